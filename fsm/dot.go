@@ -1,0 +1,55 @@
+package fsm
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Dot renders the machine as a Graphviz digraph. The start state has an
+// incoming arrow, accepting states are double circles, error states are red
+// boxes labelled with their rule, bulk states are dashed. Edge labels are the
+// byte set, then the actions after a slash. Output is deterministic.
+func (m *Machine) Dot() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "digraph %s {\n", m.Name)
+	b.WriteString("\trankdir=LR;\n\tnode [shape=circle, fontname=\"Helvetica\"];\n\tedge [fontname=\"Helvetica\", fontsize=10];\n")
+	if start := m.Start(); start != nil {
+		fmt.Fprintf(&b, "\t__start [shape=point];\n\t__start -> %s;\n", start.Name)
+	}
+	for _, s := range m.states {
+		attrs := []string{}
+		switch {
+		case s.IsError():
+			attrs = append(attrs, "shape=box", "color=red", fmt.Sprintf("label=%q", s.Name+"\\n"+s.Rule))
+		case s.Bulk != nil:
+			attrs = append(attrs, "style=dashed")
+		}
+		if s.Accepting {
+			attrs = append(attrs, "shape=doublecircle")
+		}
+		if len(attrs) > 0 {
+			fmt.Fprintf(&b, "\t%s [%s];\n", s.Name, strings.Join(attrs, ", "))
+		} else {
+			fmt.Fprintf(&b, "\t%s;\n", s.Name)
+		}
+	}
+	for _, s := range m.states {
+		for _, t := range s.Trans {
+			fmt.Fprintf(&b, "\t%s -> %s [label=%q];\n", s.Name, t.To, edgeLabel(t.Label(), t.Actions))
+		}
+		if s.Bulk != nil {
+			fmt.Fprintf(&b, "\t%s -> %s [style=dashed, label=%q];\n", s.Name, s.Name, s.Bulk.Counter+" bytes, in bulk")
+			fmt.Fprintf(&b, "\t%s -> %s [style=dashed, label=%q];\n", s.Name, s.Bulk.Exit,
+				edgeLabel(s.Bulk.Counter+" = 0", s.Bulk.Actions))
+		}
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+func edgeLabel(on string, actions []string) string {
+	if len(actions) == 0 {
+		return on
+	}
+	return on + " / " + strings.Join(actions, ", ")
+}

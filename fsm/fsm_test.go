@@ -1,0 +1,148 @@
+package fsm
+
+import (
+	"strings"
+	"testing"
+)
+
+// parity is a small well-formed machine: it accepts inputs with an even
+// number of 0x01 bytes and fails on 0xFF.
+func parity() *Machine {
+	m := New("Parity", "counts 0x01 bytes modulo two")
+	m.State("Even", "an even number of 0x01 so far").Accept().
+		On(Bytes(0x01), "Odd", "flip").
+		On(Bytes(0xFF), "Bad").
+		Otherwise("Even")
+	m.State("Odd", "an odd number of 0x01 so far").
+		On(Bytes(0x01), "Even", "flip").
+		On(Bytes(0xFF), "Bad").
+		Otherwise("Odd")
+	m.Fail("Bad", "NoFF", "0xFF is never allowed")
+	return m
+}
+
+func TestCheckAcceptsWellFormed(t *testing.T) {
+	if err := parity().Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Each case breaks the parity machine in one way and names the words the
+// report must contain: the state and the kind of problem.
+func TestCheckCatchesBrokenMachines(t *testing.T) {
+	cases := []struct {
+		name  string
+		build func() *Machine
+		want  []string
+	}{
+		{"not total", func() *Machine {
+			m := New("M", "")
+			m.State("A", "").Accept().On(Range(0, 0x7F), "A")
+			return m
+		}, []string{"state A", "not total", "0x80-0xFF"}},
+		{"not deterministic", func() *Machine {
+			m := New("M", "")
+			m.State("A", "").Accept().On(Range(0, 0x10), "A").On(Range(0x10, 0xFF), "B")
+			m.State("B", "").Accept().Otherwise("A")
+			return m
+		}, []string{"state A", "not deterministic", "0x10"}},
+		{"unreachable", func() *Machine {
+			m := parity()
+			m.State("Island", "").Accept().Otherwise("Island")
+			return m
+		}, []string{"state Island", "unreachable"}},
+		{"cannot reach accepting", func() *Machine {
+			m := New("M", "")
+			m.State("A", "").Accept().On(Bytes(0), "Trap").Otherwise("A")
+			m.State("Trap", "").Otherwise("Trap")
+			return m
+		}, []string{"state Trap", "no accepting state"}},
+		{"undeclared target", func() *Machine {
+			m := New("M", "")
+			m.State("A", "").Accept().Otherwise("Nowhere")
+			return m
+		}, []string{"state A", "undeclared state Nowhere"}},
+		{"duplicate state", func() *Machine {
+			m := parity()
+			m.State("Odd", "").Accept().Otherwise("Even")
+			return m
+		}, []string{"state Odd declared twice"}},
+		{"error state with transitions", func() *Machine {
+			m := parity()
+			m.Lookup("Bad").Otherwise("Even")
+			return m
+		}, []string{"state Bad", "error state has transitions"}},
+		{"bulk loop without input", func() *Machine {
+			m := New("M", "")
+			m.State("A", "").Accept().Otherwise("Body")
+			m.State("Body", "").BulkUntil("n", "Body")
+			return m
+		}, []string{"state Body", "consumes no input"}},
+		{"bulk with byte transitions", func() *Machine {
+			m := New("M", "")
+			m.State("A", "").Accept().Otherwise("Body")
+			m.State("Body", "").BulkUntil("n", "A").Otherwise("A")
+			return m
+		}, []string{"state Body", "bulk state has byte transitions"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.build().Check()
+			if err == nil {
+				t.Fatal("Check passed a broken machine")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("report %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestByteSet(t *testing.T) {
+	s := Range(0x10, 0x1F).Union(Bytes(0x80, 0xFF))
+	if got, want := s.String(), "0x10-0x1F,0x80,0xFF"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+	if s.Len() != 18 || !s.Has(0x80) || s.Has(0x20) {
+		t.Errorf("Len/Has wrong for %v", s)
+	}
+	if got := All().Minus(s).Union(s); got != All() {
+		t.Errorf("complement union is not All: %v", got)
+	}
+	if Where(func(b byte) bool { return b&0x80 != 0 }) != Range(0x80, 0xFF) {
+		t.Error("Where disagrees with Range")
+	}
+	if !Range(5, 4).Empty() {
+		t.Error("inverted range is not empty")
+	}
+}
+
+func TestClassesSeparateExactlyTheBehaviours(t *testing.T) {
+	class, n := parity().Classes()
+	if n != 3 {
+		t.Fatalf("parity has 3 byte classes (0x01, 0xFF, the rest), got %d", n)
+	}
+	if class[0x00] != class[0x7E] || class[0x01] == class[0x00] || class[0xFF] == class[0x00] || class[0x01] == class[0xFF] {
+		t.Errorf("classes merge or split the wrong bytes: %v", class)
+	}
+}
+
+func TestDot(t *testing.T) {
+	d := parity().Dot()
+	for _, w := range []string{
+		"digraph Parity {",
+		"__start -> Even;",
+		"Even [shape=doublecircle];",
+		`Bad [shape=box, color=red, label="Bad\\nNoFF"];`,
+		`Even -> Odd [label="0x01 / flip"];`,
+	} {
+		if !strings.Contains(d, w) {
+			t.Errorf("DOT lacks %q:\n%s", w, d)
+		}
+	}
+	if d != parity().Dot() {
+		t.Error("DOT output is not deterministic")
+	}
+}

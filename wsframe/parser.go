@@ -1,0 +1,258 @@
+package wsframe
+
+import "encoding/binary"
+
+// Role says which end of the connection the parser reads for.
+type Role uint8
+
+const (
+	// RoleServer parses frames a client sent: every frame must be masked.
+	RoleServer Role = iota
+	// RoleClient parses frames a server sent: no frame may be masked.
+	RoleClient
+)
+
+func (r Role) String() string {
+	if r == RoleClient {
+		return "client"
+	}
+	return "server"
+}
+
+// DefaultMaxPayload is the frame payload limit when Config.MaxPayload is 0.
+const DefaultMaxPayload = 16 << 20
+
+// Config configures a Parser.
+type Config struct {
+	// Role is the role of the endpoint that reads (RoleServer by default).
+	Role Role
+	// AllowedRSV holds the RSV bits (RSV1, RSV2, RSV3) that negotiated
+	// extensions define for data frames; any other RSV bit fails with
+	// ErrReservedBits. Control frames never carry RSV bits.
+	AllowedRSV uint8
+	// MaxPayload is the largest frame payload accepted; a longer frame
+	// fails with ErrFrameTooBig as soon as its length is read. 0 or less
+	// means DefaultMaxPayload.
+	MaxPayload int64
+}
+
+// EventKind says what an Event carries.
+type EventKind uint8
+
+const (
+	// EventNone: the input is used up; feed more.
+	EventNone EventKind = iota
+	// EventHeader: a frame header is complete (Event.Header).
+	EventHeader
+	// EventPayload: a piece of payload (Event.Payload), unmasked. Every
+	// frame has at least one; the last has End set (for an empty payload,
+	// a single empty piece with End set).
+	EventPayload
+)
+
+// Event is what Next found. Next returns a pointer to the parser's own
+// Event, valid until the next call: nothing is copied or allocated.
+type Event struct {
+	Kind    EventKind
+	End     bool    // with EventPayload: this piece ends the frame
+	Header  *Header // the current frame's header (the parser's own): read it on EventHeader
+	Payload []byte  // with EventPayload: aliases the input, valid until it is reused
+}
+
+// Parser reads a stream of frames pushed in chunks of any size. The zero
+// value is not ready: use NewParser or Reset.
+type Parser struct {
+	state      uint8 // the machine's state (frame_gen.go)
+	server     bool
+	allowedRSV uint8
+	maxPayload uint64
+
+	hdr       Header
+	length    uint64 // length being read
+	key       uint32 // masking key, little-endian: key[0] in the low byte
+	remaining uint64 // payload bytes left in the current frame
+	maskPos   int    // offset into the masking key of the next payload byte
+	offset    int64  // bytes consumed from the stream
+	err       error
+	ev        Event // what Next returns a pointer to
+}
+
+// NewParser returns a parser at the start of a stream.
+func NewParser(c Config) *Parser {
+	p := new(Parser)
+	p.Reset(c)
+	return p
+}
+
+// Reset readies p for a new stream with configuration c.
+func (p *Parser) Reset(c Config) {
+	max := uint64(c.MaxPayload)
+	if c.MaxPayload <= 0 {
+		max = DefaultMaxPayload
+	}
+	*p = Parser{server: c.Role == RoleServer, allowedRSV: c.AllowedRSV & 7, maxPayload: max}
+	p.ev.Header = &p.hdr
+	p.state = clientFrameReadOpcode
+	if p.server {
+		p.state = serverFrameReadOpcode
+	}
+}
+
+// Next reads from data and returns the next event and how many bytes of data
+// it consumed. Call it again with data[n:]. It returns EventNone once data is
+// used up (n == len(data)); a header or an empty frame's end may still come
+// out of an empty data, so loop until EventNone:
+//
+//	for {
+//		ev, n, err := p.Next(buf)
+//		if err != nil { ... }
+//		buf = buf[n:]
+//		if ev.Kind == EventNone { break }
+//		...
+//	}
+//
+// Payload is unmasked in place: Next overwrites the payload bytes of data.
+// After an error Next returns the same error and consumes nothing.
+func (p *Parser) Next(data []byte) (*Event, int, error) {
+	if p.err != nil {
+		return p.emit(EventNone, nil, false), 0, p.err
+	}
+	if !p.inBulk() {
+		n, rule := p.step(data)
+		p.offset += int64(n)
+		if rule != 0 {
+			p.err = &Error{Rule: rule, Offset: p.offset}
+			return p.emit(EventNone, nil, false), n, p.err
+		}
+		if !p.inBulk() {
+			return p.emit(EventNone, nil, false), n, nil
+		}
+		return p.emit(EventHeader, nil, false), n, nil
+	}
+	k := len(data)
+	if uint64(k) >= p.remaining {
+		k = int(p.remaining)
+	}
+	piece := data[:k:k]
+	if p.hdr.Masked {
+		p.maskPos = mask(p.key, p.maskPos, piece)
+	}
+	p.remaining -= uint64(k)
+	p.offset += int64(k)
+	if p.remaining == 0 {
+		p.leaveBulk()
+		return p.emit(EventPayload, piece, true), k, nil
+	}
+	if k == 0 {
+		return p.emit(EventNone, nil, false), 0, nil
+	}
+	return p.emit(EventPayload, piece, false), k, nil
+}
+
+// emit fills p.ev field by field: building an Event value and copying it
+// would store bytes and reload them as words, a store-forwarding stall
+// that costs more than the rest of a small frame.
+func (p *Parser) emit(kind EventKind, payload []byte, end bool) *Event {
+	ev := &p.ev
+	ev.Kind = kind
+	ev.End = end
+	ev.Payload = payload
+	return ev
+}
+
+// Handler receives what Feed reads.
+type Handler interface {
+	// OnHeader is called when a frame header is complete.
+	OnHeader(h *Header) error
+	// OnPayload is called with each piece of a frame's payload, unmasked;
+	// end is set on the last one. p aliases the chunk passed to Feed.
+	OnPayload(p []byte, end bool) error
+}
+
+// Feed reads all of chunk, calling h for each header and payload piece. It
+// stops at the first error, the parser's or the handler's; a handler error
+// leaves the parser usable from the next byte. Payload is unmasked in place.
+func (p *Parser) Feed(chunk []byte, h Handler) error {
+	for {
+		ev, n, err := p.Next(chunk)
+		if err != nil {
+			return err
+		}
+		chunk = chunk[n:]
+		switch ev.Kind {
+		case EventNone:
+			return nil
+		case EventHeader:
+			err = h.OnHeader(ev.Header)
+		case EventPayload:
+			err = h.OnPayload(ev.Payload, ev.End)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// Err returns the error that stopped the parser, or nil.
+func (p *Parser) Err() error { return p.err }
+
+// Offset is the number of stream bytes consumed so far.
+func (p *Parser) Offset() int64 { return p.offset }
+
+// AtFrameBoundary reports whether the stream may end here cleanly: the
+// parser is between frames and has not failed.
+func (p *Parser) AtFrameBoundary() bool {
+	return p.err == nil && (p.state == serverFrameReadOpcode || p.state == clientFrameReadOpcode)
+}
+
+// State names the machine state, e.g. "ServerFrame.ReadLen16Hi": for error
+// messages, debugging and state-coverage reports.
+func (p *Parser) State() string { return frameStateNames[p.state] }
+
+// StateCount is the number of states of both frame machines; StateName(i)
+// for i in [0, StateCount) lists them.
+const StateCount = len(frameStateNames)
+
+// StateName names state i (see Parser.State).
+func StateName(i int) string { return frameStateNames[i] }
+
+// The actions the generated machine calls (gen/machines.go declares them).
+
+func (p *Parser) beginFrame(c byte) {
+	p.hdr = Header{Fin: c&0x80 != 0, Rsv: (c >> 4) & 7, Opcode: Opcode(c & 0x0F), Masked: p.server}
+	p.length = 0
+}
+
+// RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension is negotiated that
+// defines meanings for non-zero values.
+func (p *Parser) checkReservedBits() Rule {
+	if p.hdr.Rsv&^p.allowedRSV != 0 {
+		return ErrReservedBits
+	}
+	return 0
+}
+
+func (p *Parser) setLen7(c byte) { p.length = uint64(c & 0x7F) }
+
+// The machine rejects a 64-bit length with its top bit set before the
+// first byte is shifted in, so length never exceeds 2^63-1 and the limit
+// check below compares two uint64 without any arithmetic that could wrap.
+func (p *Parser) lenByte(c byte) { p.length = p.length<<8 | uint64(c) }
+
+func (p *Parser) checkLength() Rule {
+	if p.length > p.maxPayload {
+		return ErrFrameTooBig
+	}
+	return 0
+}
+
+func (p *Parser) keyByte(c byte) { p.key = p.key>>8 | uint32(c)<<24 }
+
+func (p *Parser) headerDone() {
+	p.hdr.Length = int64(p.length)
+	if p.hdr.Masked {
+		binary.LittleEndian.PutUint32(p.hdr.Mask[:], p.key)
+	}
+	p.remaining = p.length
+	p.maskPos = 0
+}
