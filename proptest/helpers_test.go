@@ -1,0 +1,142 @@
+package proptest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/leanovate/gopter"
+	"github.com/wsfsm/wsfsm/wsframe"
+)
+
+// newProperties returns gopter properties seeded from PROPTEST_SEED (or the
+// clock) with PROPTEST_N cases (default 1000). The seed is logged always and
+// repeated with the replay command when the test fails.
+func newProperties(t *testing.T) *gopter.Properties {
+	t.Helper()
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("PROPTEST_SEED"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("PROPTEST_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	n := 1000
+	if s := os.Getenv("PROPTEST_N"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			t.Fatalf("PROPTEST_N=%q: want a positive number", s)
+		}
+		n = v
+	}
+	p := gopter.DefaultTestParametersWithSeed(seed)
+	p.MinSuccessfulTests = n
+	p.MaxSize = 24 // lists of frames, split plans, mutations, runes
+	t.Logf("seed %d, %d cases per property", seed, n)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("replay: PROPTEST_SEED=%d go test ./proptest -run '^%s$'", seed, t.Name())
+		}
+	})
+	return gopter.NewProperties(p)
+}
+
+// parserConfig is the wsframe configuration equivalent to c.
+func parserConfig(c RefConfig) wsframe.Config {
+	role := wsframe.RoleClient
+	if c.Server {
+		role = wsframe.RoleServer
+	}
+	return wsframe.Config{Role: role, AllowedRSV: c.AllowedRSV, MaxPayload: int64(c.MaxPayload)}
+}
+
+// coverage records every frame-machine state a parser was seen in.
+var coverage = struct {
+	sync.Mutex
+	seen map[string]bool
+}{seen: map[string]bool{}}
+
+// Parse drives the generated parser over in, cut by plan, and reports what
+// it found in the reference decoder's terms. Payload pieces are joined per
+// frame; the input is copied first because the parser unmasks in place.
+func Parse(c RefConfig, in []byte, plan []int) RefResult {
+	p := wsframe.NewParser(parserConfig(c))
+	var res RefResult
+	var cur RefFrame
+	states := map[string]bool{p.State(): true}
+	defer func() {
+		coverage.Lock()
+		for s := range states {
+			coverage.seen[s] = true
+		}
+		coverage.Unlock()
+	}()
+	for _, chunk := range Split(append([]byte(nil), in...), plan) {
+		for {
+			ev, n, err := p.Next(chunk)
+			states[p.State()] = true
+			if err != nil {
+				var fe *wsframe.Error
+				if !errors.As(err, &fe) {
+					panic(fmt.Sprintf("parser error of type %T", err))
+				}
+				res.Code, res.ErrOffset = int(fe.Code()), fe.Offset
+				return res
+			}
+			chunk = chunk[n:]
+			switch ev.Kind {
+			case wsframe.EventHeader:
+				h := ev.Header
+				cur = RefFrame{Fin: h.Fin, Rsv: h.Rsv, Opcode: uint8(h.Opcode), Masked: h.Masked, Mask: h.Mask, Payload: []byte{}}
+			case wsframe.EventPayload:
+				cur.Payload = append(cur.Payload, ev.Payload...)
+				if ev.End {
+					res.Frames = append(res.Frames, cur)
+				}
+			}
+			if ev.Kind == wsframe.EventNone {
+				break
+			}
+		}
+	}
+	res.Incomplete = !p.AtFrameBoundary()
+	return res
+}
+
+// diff describes how two results differ, or returns "" when they agree.
+func diff(got, want RefResult) string {
+	if got.Code != want.Code || got.ErrOffset != want.ErrOffset || got.Incomplete != want.Incomplete {
+		return fmt.Sprintf("end: code %d at %d incomplete %v, want code %d at %d incomplete %v",
+			got.Code, got.ErrOffset, got.Incomplete, want.Code, want.ErrOffset, want.Incomplete)
+	}
+	if len(got.Frames) != len(want.Frames) {
+		return fmt.Sprintf("%d frames, want %d", len(got.Frames), len(want.Frames))
+	}
+	for i := range got.Frames {
+		g, w := got.Frames[i], want.Frames[i]
+		if g.Fin != w.Fin || g.Rsv != w.Rsv || g.Opcode != w.Opcode || g.Masked != w.Masked || g.Mask != w.Mask {
+			return fmt.Sprintf("frame %d header %+v, want %+v", i, hdr(g), hdr(w))
+		}
+		if !bytes.Equal(g.Payload, w.Payload) {
+			return fmt.Sprintf("frame %d payload differs (%d bytes, want %d)", i, len(g.Payload), len(w.Payload))
+		}
+	}
+	return ""
+}
+
+func hdr(f RefFrame) RefFrame { f.Payload = nil; return f }
+
+// encodeAll encodes frames as the sender of the given role writes them.
+func encodeAll(specs []FrameSpec, clientSends bool) []byte {
+	var out []byte
+	for _, f := range specs {
+		out = f.Encode(out, clientSends)
+	}
+	return out
+}
