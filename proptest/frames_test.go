@@ -56,6 +56,15 @@ func TestFrameProperties(t *testing.T) {
 		GenBytes(), GenSplitPlan(), gen.Bool(), gen.UInt8Range(0, 7), genLimit(),
 	))
 
+	props.Property("the generated parser agrees with the reference decoder on raw frames with any header fields", prop.ForAll(
+		func(fs []RawFrame, plan []int, server bool, rsv uint8, limit uint64) string {
+			in := RawStream(fs)
+			c := RefConfig{Server: server, AllowedRSV: rsv, MaxPayload: limit}
+			return diff(Parse(c, in, plan), RefDecode(in, c))
+		},
+		GenRawFrames(), GenSplitPlan(), gen.Bool(), gen.UInt8Range(0, 7), genLimit(),
+	))
+
 	props.Property("the generated parser agrees with the reference decoder on mutated valid streams", prop.ForAll(
 		func(specs []FrameSpec, muts []Mutation, plan []int, clientSends bool, rsv uint8, limit uint64) string {
 			in := encodeAll(Messages(specs), clientSends)
@@ -174,15 +183,18 @@ func TestFrameMachineStateCoverage(t *testing.T) {
 	coverage.Unlock()
 	props := newProperties(t)
 	props.Property("streams visit states", prop.ForAll(
-		func(specs []FrameSpec, muts []Mutation, clientSends bool) bool {
+		func(specs []FrameSpec, muts []Mutation, raw []RawFrame, clientSends bool) bool {
 			in := encodeAll(Messages(specs), clientSends)
 			for _, m := range muts {
 				in = m.Apply(in)
 			}
-			Parse(RefConfig{Server: clientSends, MaxPayload: defaultLimit}, in, []int{1})
+			Parse(RefConfig{Server: clientSends}, in, []int{1})
+			for _, server := range []bool{true, false} {
+				Parse(RefConfig{Server: server}, RawStream(raw), []int{1})
+			}
 			return true
 		},
-		GenFrameSpecs(), GenMutations(), gen.Bool(),
+		GenFrameSpecs(), GenMutations(), GenRawFrames(), gen.Bool(),
 	))
 	props.TestingRun(t)
 	coverage.Lock()
