@@ -6,8 +6,9 @@ import (
 )
 
 // Dot renders the machine as a Graphviz digraph. The start state has an
-// incoming arrow, accepting states are double circles, error states are red
-// boxes labelled with their rule, bulk states are dashed. Edge labels are the
+// incoming arrow, accepting states are double circles, stop states double
+// octagons, error states red boxes labelled with their rule, bulk states
+// dashed. Edge labels are the
 // byte set, then the actions after a slash. Output is deterministic.
 func (m *Machine) Dot() string {
 	var b strings.Builder
@@ -24,7 +25,9 @@ func (m *Machine) Dot() string {
 		case s.Bulk != nil:
 			attrs = append(attrs, "style=dashed")
 		}
-		if s.Accepting {
+		if s.Stop {
+			attrs = append(attrs, "shape=doubleoctagon")
+		} else if s.Accepting {
 			attrs = append(attrs, "shape=doublecircle")
 		}
 		if len(attrs) > 0 {

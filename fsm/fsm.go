@@ -39,6 +39,10 @@ type State struct {
 	Trans []Transition
 	// Bulk is set on states that consume bytes in bulk; they have no Trans.
 	Bulk *Bulk
+	// Stop marks a final state where the machine hands the rest of the
+	// input to something else (the frames after an HTTP head). It is
+	// accepting and has no transitions.
+	Stop bool
 
 	m     *Machine
 	index int
@@ -120,6 +124,12 @@ func (s *State) BulkUntil(counter, exit string, actions ...string) *State {
 	return s
 }
 
+// StopHere makes s a stop state: accepting, without transitions.
+func (s *State) StopHere() *State {
+	s.Stop, s.Accepting = true, true
+	return s
+}
+
 // IsError reports whether s is an error state.
 func (s *State) IsError() bool { return s.Rule != "" }
 
@@ -186,8 +196,9 @@ func (m *Machine) Actions() []string {
 //   - a transition or bulk exit to an undeclared state;
 //   - a non-deterministic state (a byte in two transitions);
 //   - a state that is not total (some byte has no transition), except error
-//     states (sinks) and bulk states;
-//   - an error state with transitions, or a bulk state with byte transitions;
+//     states (sinks), stop states and bulk states;
+//   - an error state with transitions, a stop state with transitions, or a
+//     bulk state with byte transitions;
 //   - an unreachable state;
 //   - a state from which no accepting state can be reached (error states
 //     are exempt: they are where the machine stops by design).
@@ -210,8 +221,13 @@ func (m *Machine) Check() error {
 		}
 		switch {
 		case s.IsError():
-			if len(s.Trans) > 0 || s.Bulk != nil {
+			if len(s.Trans) > 0 || s.Bulk != nil || s.Stop {
 				bad(s, "error state has transitions")
+			}
+			continue
+		case s.Stop:
+			if len(s.Trans) > 0 || s.Bulk != nil {
+				bad(s, "stop state has transitions")
 			}
 			continue
 		case s.Bulk != nil:

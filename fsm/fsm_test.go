@@ -25,6 +25,12 @@ func TestCheckAcceptsWellFormed(t *testing.T) {
 	if err := parity().Check(); err != nil {
 		t.Fatal(err)
 	}
+	m := New("Line", "a line, then whatever follows")
+	m.State("Text", "").On(Bytes('\n'), "End").Otherwise("Text")
+	m.State("End", "the rest is not ours").StopHere()
+	if err := m.Check(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Each case breaks the parity machine in one way and names the words the
@@ -78,6 +84,12 @@ func TestCheckCatchesBrokenMachines(t *testing.T) {
 			m.State("Body", "").BulkUntil("n", "Body")
 			return m
 		}, []string{"state Body", "consumes no input"}},
+		{"stop with transitions", func() *Machine {
+			m := New("M", "")
+			m.State("A", "").Accept().Otherwise("End")
+			m.State("End", "").StopHere().Otherwise("A")
+			return m
+		}, []string{"state End", "stop state has transitions"}},
 		{"bulk with byte transitions", func() *Machine {
 			m := New("M", "")
 			m.State("A", "").Accept().Otherwise("Body")

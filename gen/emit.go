@@ -104,11 +104,13 @@ type stepper struct {
 	machines  []*fsm.Machine
 	actions   []action
 	guard     string // name of the interface that lists the actions
+	names     string // name of the []string of state names
 }
 
 // emitStepper writes the state constants of every machine (one numbering
-// across them), the per-state byte tables, the action guard and the methods
-// step, inBulk, leaveBulk and the state names. A state with one transition
+// across them), the per-state byte tables, the action guard, the method
+// step, the state names, and inBulk and leaveBulk when a machine has bulk
+// states. step returns on entering a bulk or a stop state. A state with one transition
 // compiles to straight code, a state whose transitions are a few ranges to
 // an if-chain, any other to a [256]uint8 lookup and a switch.
 func emitStepper(sp stepper) ([]byte, error) {
@@ -138,8 +140,8 @@ func emitStepper(sp stepper) ([]byte, error) {
 	}
 
 	// State names for errors, debugging and coverage reports.
-	f.Comment("frameStateNames names each state, indexed by its constant.")
-	f.Var().Id("frameStateNames").Op("=").Index(jen.Op("...")).String().ValuesFunc(func(g *jen.Group) {
+	f.Commentf("%s names each state, indexed by its constant.", sp.names)
+	f.Var().Id(sp.names).Op("=").Index(jen.Op("...")).String().ValuesFunc(func(g *jen.Group) {
 		for _, r := range all {
 			g.Line().Lit(r.m.Name + "." + r.s.Name)
 		}
@@ -182,9 +184,12 @@ func emitStepper(sp stepper) ([]byte, error) {
 	f.Type().Id(sp.guard).InterfaceFunc(func(g *jen.Group) {
 		for _, a := range sp.actions {
 			st := g.Comment(a.Name + " " + a.Doc + ".").Line().Id(a.Name)
-			if a.TakesByte {
+			switch {
+			case a.TakesByte:
 				st.Params(jen.Id("c").Byte())
-			} else {
+			case a.TakesPos:
+				st.Params(jen.Id("n").Int())
+			default:
 				st.Params()
 			}
 			if a.CanFail {
@@ -200,8 +205,11 @@ func emitStepper(sp stepper) ([]byte, error) {
 		for _, name := range t.Actions {
 			a := acts[name]
 			call := jen.Id("p").Dot(name).Call()
-			if a.TakesByte {
+			switch {
+			case a.TakesByte:
 				call = jen.Id("p").Dot(name).Call(jen.Id("c"))
+			case a.TakesPos:
+				call = jen.Id("p").Dot(name).Call(jen.Id("n"))
 			}
 			if a.CanFail {
 				body = append(body, jen.If(jen.Id("r").Op(":=").Add(call), jen.Id("r").Op("!=").Lit(0)).Block(
@@ -218,7 +226,7 @@ func emitStepper(sp stepper) ([]byte, error) {
 			body = append(body,
 				jen.Id("p").Dot("state").Op("=").Id(stateConst(m, to)),
 				jen.Return(jen.Id("n"), jen.Id("Err"+to.Rule)))
-		case to.Bulk != nil:
+		case to.Bulk != nil || to.Stop:
 			body = append(body,
 				jen.Id("p").Dot("state").Op("=").Id(stateConst(m, to)),
 				jen.Return(jen.Id("n").Op("+").Lit(1), jen.Lit(0)))
@@ -228,10 +236,10 @@ func emitStepper(sp stepper) ([]byte, error) {
 		return body
 	}
 
-	f.Comment("step runs the header machines over data, one byte at a time. It returns")
-	f.Comment("when a machine enters a bulk state (the header is complete; n counts the")
-	f.Comment("bytes consumed), when data runs out (n == len(data)), or at the first byte")
-	f.Comment("that breaks a rule: then n is that byte's index and rule names the rule.")
+	f.Comment("step runs the machines over data, one byte at a time. It returns when a")
+	f.Comment("machine enters a bulk or stop state (n counts the bytes consumed), when")
+	f.Comment("data runs out (n == len(data)), or at the first byte that breaks a rule:")
+	f.Comment("then n is that byte's index and rule names the rule.")
 	f.Func().Params(jen.Id("p").Op("*").Id(sp.recv)).Id("step").Params(jen.Id("data").Index().Byte()).
 		Params(jen.Id("n").Int(), jen.Id("rule").Id("Rule")).BlockFunc(func(g *jen.Group) {
 		g.Id("state").Op(":=").Id("p").Dot("state")
@@ -240,7 +248,7 @@ func emitStepper(sp stepper) ([]byte, error) {
 			jen.Switch(jen.Id("state")).BlockFunc(func(sw *jen.Group) {
 				for _, r := range all {
 					m, s := r.m, r.s
-					if s.IsError() || s.Bulk != nil {
+					if s.IsError() || s.Bulk != nil || s.Stop {
 						continue
 					}
 					sw.Case(jen.Id(stateConst(m, s))).BlockFunc(func(cg *jen.Group) {
@@ -278,7 +286,7 @@ func emitStepper(sp stepper) ([]byte, error) {
 					})
 				}
 				sw.Default().Block(
-					jen.Comment("bulk and error states consume nothing here"),
+					jen.Comment("bulk, stop and error states consume nothing here"),
 					jen.Id("p").Dot("state").Op("=").Id("state"),
 					jen.Return(jen.Id("n"), jen.Lit(0)),
 				)
@@ -293,6 +301,9 @@ func emitStepper(sp stepper) ([]byte, error) {
 		if r.s.Bulk != nil {
 			bulk = append(bulk, r)
 		}
+	}
+	if len(bulk) == 0 {
+		return render(f)
 	}
 	f.Comment("inBulk reports whether the machine is in a bulk state, where bytes are")
 	f.Comment("consumed in bulk against the counter instead of stepping through step.")
@@ -367,12 +378,13 @@ func emitTable(pkg string, m *fsm.Machine) ([]byte, error) {
 	return render(f)
 }
 
-// emitRules writes the Rule constants and their table.
-func emitRules(pkg string) ([]byte, error) {
+// emitRules writes the Rule constants and their table; codeType is the Go
+// type of the code each rule yields and codeWord says what it is.
+func emitRules(pkg string, rules []rule, codeType, codeWord string) ([]byte, error) {
 	f := newFile(pkg)
 	f.Const().DefsFunc(func(g *jen.Group) {
 		for i, r := range rules {
-			g.Commentf("Err%s: %s (%s); close code %d.", r.Name, r.Text, r.Cite, r.Code)
+			g.Commentf("Err%s: %s (%s); %s %d.", r.Name, r.Text, r.Cite, codeWord, r.Code)
 			if i == 0 {
 				g.Id("Err" + r.Name).Id("Rule").Op("=").Iota().Op("+").Lit(1)
 			} else {
@@ -385,7 +397,7 @@ func emitRules(pkg string) ([]byte, error) {
 		jen.Id("name").String(),
 		jen.Id("text").String(),
 		jen.Id("cite").String(),
-		jen.Id("code").Id("CloseCode"),
+		jen.Id("code").Id(codeType),
 	).ValuesFunc(func(g *jen.Group) {
 		g.Line().Values()
 		for _, r := range rules {

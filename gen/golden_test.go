@@ -71,7 +71,7 @@ func TestGeneratedGoIsMarkedAndFormatted(t *testing.T) {
 // exactly the declared actions: no action declared and unused.
 func TestMachinesCheckAndUseEveryAction(t *testing.T) {
 	used := map[string]bool{}
-	for _, m := range []*fsm.Machine{frameMachine(true), frameMachine(false), utf8Machine()} {
+	for _, m := range []*fsm.Machine{frameMachine(true), frameMachine(false), utf8Machine(), headMachine(true), headMachine(false)} {
 		if err := m.Check(); err != nil {
 			t.Error(err)
 		}
@@ -79,14 +79,19 @@ func TestMachinesCheckAndUseEveryAction(t *testing.T) {
 			used[a] = true
 		}
 	}
-	for _, a := range frameActions {
+	for _, a := range append(frameActions, headActions...) {
 		if !used[a.Name] {
 			t.Errorf("action %s is declared but no machine uses it", a.Name)
 		}
 	}
-	for _, r := range rules {
+	for _, r := range frameRules {
 		if r.Code < 1000 || r.Code > 4999 {
 			t.Errorf("rule %s: close code %d", r.Name, r.Code)
+		}
+	}
+	for _, r := range headRules {
+		if r.Code != 0 && (r.Code < 400 || r.Code > 599) {
+			t.Errorf("rule %s: HTTP status %d", r.Name, r.Code)
 		}
 	}
 }

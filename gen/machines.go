@@ -13,7 +13,7 @@ type rule struct {
 	Cite string // where the RFC says so
 }
 
-var rules = []rule{
+var frameRules = []rule{
 	{"ReservedOpcode", 1002, "frame uses a reserved opcode", "RFC 6455 §5.2"},
 	{"ReservedBits", 1002, "RSV bit set that no negotiated extension defines", "RFC 6455 §5.2"},
 	{"ControlReservedBits", 1002, "RSV bit set on a control frame", "RFC 6455 §5.2, RFC 7692 §6"},
@@ -37,16 +37,17 @@ type action struct {
 	TakesByte bool // called with the byte that triggered the transition
 	CanFail   bool // returns a Rule; non-zero stops the machine
 	Doc       string
+	TakesPos  bool // called with the index of that byte in the data stepped
 }
 
 var frameActions = []action{
-	{"beginFrame", true, false, "records FIN, RSV and opcode from byte 0 and resets the header"},
-	{"checkReservedBits", false, true, "fails with ErrReservedBits when an RSV bit is set that the configuration does not allow"},
-	{"setLen7", true, false, "records a 7-bit payload length (0-125)"},
-	{"lenByte", true, false, "shifts one byte of a 16- or 64-bit length in"},
-	{"checkLength", false, true, "fails with ErrFrameTooBig when the length exceeds the limit, before any payload is read"},
-	{"keyByte", true, false, "shifts one byte of the masking key in"},
-	{"headerDone", false, false, "completes the header and arms the payload counter"},
+	{Name: "beginFrame", TakesByte: true, Doc: "records FIN, RSV and opcode from byte 0 and resets the header"},
+	{Name: "checkReservedBits", CanFail: true, Doc: "fails with ErrReservedBits when an RSV bit is set that the configuration does not allow"},
+	{Name: "setLen7", TakesByte: true, Doc: "records a 7-bit payload length (0-125)"},
+	{Name: "lenByte", TakesByte: true, Doc: "shifts one byte of a 16- or 64-bit length in"},
+	{Name: "checkLength", CanFail: true, Doc: "fails with ErrFrameTooBig when the length exceeds the limit, before any payload is read"},
+	{Name: "keyByte", TakesByte: true, Doc: "shifts one byte of the masking key in"},
+	{Name: "headerDone", Doc: "completes the header and arms the payload counter"},
 }
 
 // Byte 0 of a frame: FIN (0x80), RSV1-3 (0x70), opcode (0x0F).

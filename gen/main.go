@@ -23,7 +23,8 @@ import (
 // relative to the module root.
 func generate() (map[string][]byte, error) {
 	server, client, utf8 := frameMachine(true), frameMachine(false), utf8Machine()
-	for _, m := range []interface{ Check() error }{server, client, utf8} {
+	request, response := headMachine(true), headMachine(false)
+	for _, m := range []*fsm.Machine{server, client, utf8, request, response} {
 		if err := m.Check(); err != nil {
 			return nil, err
 		}
@@ -32,6 +33,8 @@ func generate() (map[string][]byte, error) {
 		"wsframe/frame_server.dot": []byte(server.Dot()),
 		"wsframe/frame_client.dot": []byte(client.Dot()),
 		"wsframe/utf8.dot":         []byte(utf8.Dot()),
+		"handshake/request.dot":    []byte(request.Dot()),
+		"handshake/response.dot":   []byte(response.Dot()),
 	}
 	var err error
 	add := func(path string, b []byte, e error) {
@@ -40,9 +43,15 @@ func generate() (map[string][]byte, error) {
 		}
 		out[path] = b
 	}
-	b, e := emitRules("wsframe")
+	b, e := emitRules("wsframe", frameRules, "CloseCode", "close code")
 	add("wsframe/rules_gen.go", b, e)
-	b, e = emitStepper(stepper{pkg: "wsframe", recv: "Parser", machines: []*fsm.Machine{server, client}, actions: frameActions, guard: "frameActions"})
+	b, e = emitRules("handshake", headRules, "int", "HTTP status")
+	add("handshake/rules_gen.go", b, e)
+	b, e = emitStepper(stepper{pkg: "handshake", recv: "HeadReader", machines: []*fsm.Machine{request, response},
+		actions: headActions, guard: "headActions", names: "headStateNames"})
+	add("handshake/head_gen.go", b, e)
+	b, e = emitStepper(stepper{pkg: "wsframe", recv: "Parser", machines: []*fsm.Machine{server, client},
+		actions: frameActions, guard: "frameActions", names: "frameStateNames"})
 	add("wsframe/frame_gen.go", b, e)
 	b, e = emitTable("wsframe", utf8)
 	add("wsframe/utf8_gen.go", b, e)

@@ -206,10 +206,10 @@ type frameActions interface {
 
 var _ frameActions = (*Parser)(nil)
 
-// step runs the header machines over data, one byte at a time. It returns
-// when a machine enters a bulk state (the header is complete; n counts the
-// bytes consumed), when data runs out (n == len(data)), or at the first byte
-// that breaks a rule: then n is that byte's index and rule names the rule.
+// step runs the machines over data, one byte at a time. It returns when a
+// machine enters a bulk or stop state (n counts the bytes consumed), when
+// data runs out (n == len(data)), or at the first byte that breaks a rule:
+// then n is that byte's index and rule names the rule.
 func (p *Parser) step(data []byte) (n int, rule Rule) {
 	state := p.state
 	for ; n < len(data); n++ {
@@ -458,7 +458,7 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 			p.state = clientFrameReadPayload
 			return n + 1, 0
 		default:
-			// bulk and error states consume nothing here
+			// bulk, stop and error states consume nothing here
 			p.state = state
 			return n, 0
 		}
