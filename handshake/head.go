@@ -258,4 +258,3 @@ func (h Header) HasToken(name, token string) bool {
 	}
 	return false
 }
-
