@@ -27,6 +27,11 @@ var frameRules = []rule{
 	{"CloseLength", 1002, "close payload is 1 byte long", "RFC 6455 §5.5.1"},
 	{"CloseCode", 1002, "close code may not be sent on the wire", "RFC 6455 §7.4"},
 	{"CloseReasonUTF8", 1007, "close reason is not valid UTF-8", "RFC 6455 §5.5.1"},
+	// Message rules, enforced by the connection core (wsconn).
+	{"UnexpectedContinuation", 1002, "continuation frame without a message in progress", "RFC 6455 §5.4"},
+	{"MessageInProgress", 1002, "new data message before the previous one ended", "RFC 6455 §5.4"},
+	{"MessageTooBig", 1009, "message is larger than the limit", "RFC 6455 §7.4.1, §10.4"},
+	{"TooManyFragments", 1009, "message has more fragments than the limit", "RFC 6455 §10.4"},
 }
 
 // action is a named action the frame machines call on a transition. The

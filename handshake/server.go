@@ -182,13 +182,14 @@ func appendExtra(dst []byte, extra Header) ([]byte, error) {
 }
 
 // AppendRejection appends the HTTP response that refuses a handshake for
-// err: the status of its Rule (400 when it has none), a text body saying
-// which rule failed, Connection: close, and for 426 the version we speak.
+// err: the status it carries (a Status() int method, as Rule and *Error
+// have; 400 otherwise), a text body saying which rule failed,
+// Connection: close, and for 426 the version we speak.
 func AppendRejection(dst []byte, err error) []byte {
 	status := http.StatusBadRequest
-	var r Rule
-	if errors.As(err, &r) && r.Status() != 0 {
-		status = r.Status()
+	var st interface{ Status() int }
+	if errors.As(err, &st) && st.Status() != 0 {
+		status = st.Status()
 	}
 	body := err.Error() + "\n"
 	dst = append(dst, "HTTP/1.1 "...)

@@ -29,6 +29,14 @@ const (
 	ErrCloseCode
 	// ErrCloseReasonUTF8: close reason is not valid UTF-8 (RFC 6455 §5.5.1); close code 1007.
 	ErrCloseReasonUTF8
+	// ErrUnexpectedContinuation: continuation frame without a message in progress (RFC 6455 §5.4); close code 1002.
+	ErrUnexpectedContinuation
+	// ErrMessageInProgress: new data message before the previous one ended (RFC 6455 §5.4); close code 1002.
+	ErrMessageInProgress
+	// ErrMessageTooBig: message is larger than the limit (RFC 6455 §7.4.1, §10.4); close code 1009.
+	ErrMessageTooBig
+	// ErrTooManyFragments: message has more fragments than the limit (RFC 6455 §10.4); close code 1009.
+	ErrTooManyFragments
 )
 
 // ruleTable describes each rule, indexed by its value.
@@ -52,4 +60,8 @@ var ruleTable = [...]struct {
 	{"ErrCloseLength", "close payload is 1 byte long", "RFC 6455 §5.5.1", 1002},
 	{"ErrCloseCode", "close code may not be sent on the wire", "RFC 6455 §7.4", 1002},
 	{"ErrCloseReasonUTF8", "close reason is not valid UTF-8", "RFC 6455 §5.5.1", 1007},
+	{"ErrUnexpectedContinuation", "continuation frame without a message in progress", "RFC 6455 §5.4", 1002},
+	{"ErrMessageInProgress", "new data message before the previous one ended", "RFC 6455 §5.4", 1002},
+	{"ErrMessageTooBig", "message is larger than the limit", "RFC 6455 §7.4.1, §10.4", 1009},
+	{"ErrTooManyFragments", "message has more fragments than the limit", "RFC 6455 §10.4", 1009},
 }

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/wsfsm/wsfsm/handshake"
+	"github.com/wsfsm/wsfsm/wsconn"
+	"github.com/wsfsm/wsfsm/wsframe"
+)
+
+// acceptRaw reads the opening handshake from nc's raw bytes within the
+// handshake timeout and answers it. It returns the connection, or nil after
+// answering a rejection.
+func acceptRaw(nc net.Conn, o *Options) *wsconn.Conn {
+	timeout := o.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	nc.SetDeadline(time.Now().Add(timeout))
+	r := handshake.NewRequestReader(o.Limits)
+	var buf [2048]byte
+	for {
+		n, err := nc.Read(buf[:])
+		if n > 0 {
+			rest, done, ferr := r.Feed(buf[:n])
+			if ferr != nil {
+				nc.Write(handshake.AppendRejection(nil, ferr))
+				return nil
+			}
+			if done {
+				return answer(nc, r.Request(), rest, o)
+			}
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				nc.SetWriteDeadline(time.Now().Add(time.Second))
+				nc.Write(handshake.AppendRejection(nil, errHandshakeTimeout))
+			}
+			return nil
+		}
+	}
+}
+
+var errHandshakeTimeout = &timeoutError{}
+
+type timeoutError struct{}
+
+func (*timeoutError) Error() string { return "websocket handshake: request head not received in time" }
+func (*timeoutError) Status() int   { return http.StatusRequestTimeout }
+
+func answer(nc net.Conn, req *handshake.Request, rest []byte, o *Options) *wsconn.Conn {
+	up, err := handshake.Check(req, o.handshakeOptions())
+	if err != nil {
+		nc.Write(handshake.AppendRejection(nil, err))
+		return nil
+	}
+	resp, err := up.AppendResponse(nil, nil)
+	if err != nil {
+		return nil
+	}
+	if _, err := nc.Write(resp); err != nil {
+		return nil
+	}
+	nc.SetDeadline(time.Time{})
+	return wsconn.NewConn(nc, wsframe.RoleServer, up.Protocol, rest, o.Conn)
+}
+
+func rejectBusy(nc net.Conn, o *Options) {
+	nc.SetDeadline(time.Now().Add(time.Second))
+	nc.Write([]byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"))
+	o.logf("server: %v: over MaxConns, refused", nc.RemoteAddr())
+}
+
+// Upgrade answers a WebSocket handshake inside a net/http handler: it runs
+// the same checks as the raw server (handshake.Check on the request),
+// answers rejections itself, hijacks the connection and returns it. The
+// caller then reads it, or hands it to Serve.
+func Upgrade(w http.ResponseWriter, r *http.Request, o *Options) (*wsconn.Conn, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	up, err := handshake.Check(handshake.FromHTTP(r), o.handshakeOptions())
+	if err != nil {
+		var he *handshake.Error
+		status := http.StatusBadRequest
+		if errors.As(err, &he) && he.Status() != 0 {
+			status = he.Status()
+		}
+		if status == http.StatusUpgradeRequired {
+			w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+		http.Error(w, err.Error(), status)
+		return nil, err
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		err := errors.New("server: the ResponseWriter cannot be hijacked (HTTP/2?)")
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return nil, err
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := up.AppendResponse(nil, nil)
+	if err == nil {
+		_, err = nc.Write(resp)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return wsconn.NewConn(nc, wsframe.RoleServer, up.Protocol, buffered(brw.Reader), o.Conn), nil
+}
+
+// buffered returns what net/http read past the request head.
+func buffered(br *bufio.Reader) []byte {
+	n := br.Buffered()
+	if n == 0 {
+		return nil
+	}
+	b, _ := br.Peek(n)
+	return append([]byte(nil), b...)
+}
+
+// Serve runs an upgraded connection with h until it ends (for Upgrade's
+// callers who want the server's read loop and keepalive).
+func Serve(c *wsconn.Conn, h Handler, o *Options) {
+	if o == nil {
+		o = &Options{}
+	}
+	run(c, h, o)
+}

@@ -1,0 +1,324 @@
+// Package server runs WebSocket servers: Server accepts raw TCP and reads
+// the opening handshake itself; Upgrade turns a request inside any net/http
+// handler into a connection. Both validate through wsfsm/handshake and run
+// connections on wsfsm/wsconn, one goroutine each.
+package server
+
+import (
+	"context"
+	"errors"
+	"log"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsfsm/wsfsm/handshake"
+	"github.com/wsfsm/wsfsm/wsconn"
+	"github.com/wsfsm/wsfsm/wsframe"
+)
+
+// Handler serves connections. The server calls OnOpen once, OnMessage for
+// each message (on the connection's read loop: the loop always runs, so
+// pings are answered while other goroutines write), and OnClose once with
+// why the connection ended (a *wsconn.CloseError after a close handshake).
+type Handler interface {
+	OnOpen(c *wsconn.Conn)
+	OnMessage(c *wsconn.Conn, op wsframe.Opcode, data []byte)
+	OnClose(c *wsconn.Conn, err error)
+}
+
+// Funcs adapts functions to Handler; nil ones do nothing.
+type Funcs struct {
+	Open    func(c *wsconn.Conn)
+	Message func(c *wsconn.Conn, op wsframe.Opcode, data []byte)
+	Close   func(c *wsconn.Conn, err error)
+}
+
+func (f Funcs) OnOpen(c *wsconn.Conn) {
+	if f.Open != nil {
+		f.Open(c)
+	}
+}
+
+func (f Funcs) OnMessage(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
+	if f.Message != nil {
+		f.Message(c, op, data)
+	}
+}
+
+func (f Funcs) OnClose(c *wsconn.Conn, err error) {
+	if f.Close != nil {
+		f.Close(c, err)
+	}
+}
+
+// Options configure a Server and Upgrade. Zero fields take the defaults.
+type Options struct {
+	// HandshakeTimeout bounds reading the request head and answering it
+	// (default 10 s): a slow sender is dropped.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes (1001) a connection from which nothing arrived for
+	// this long; 0 disables.
+	IdleTimeout time.Duration
+	// PingInterval pings a connection silent for this long; one that does
+	// not answer within PingTimeout (default: PingInterval) is closed. 0
+	// disables keepalive.
+	PingInterval, PingTimeout time.Duration
+	// MaxConns bounds open connections; over it, new ones get 503. 0: no bound.
+	MaxConns int
+	// Handshake limits (head size, header count, line length).
+	Limits handshake.Limits
+	// Handshake options: Origin policy (default: same origin, or no
+	// Origin), subprotocols. Compression is not offered yet.
+	CheckOrigin    func(origin string, r *handshake.Request) bool
+	Protocols      []string
+	SelectProtocol func(offered []string) string
+	// Conn options: message limit (ReadLimit), fragments, buffers.
+	Conn wsconn.Options
+	// Logf logs accept errors and dropped connections (default log.Printf).
+	Logf func(format string, args ...any)
+}
+
+// Default options.
+const DefaultHandshakeTimeout = 10 * time.Second
+
+func (o *Options) handshakeOptions() *handshake.ServerOptions {
+	return &handshake.ServerOptions{CheckOrigin: o.CheckOrigin, Protocols: o.Protocols, SelectProtocol: o.SelectProtocol}
+}
+
+func (o *Options) logf(format string, args ...any) {
+	if o.Logf != nil {
+		o.Logf(format, args...)
+		return
+	}
+	log.Printf(format, args...)
+}
+
+// Server accepts WebSocket connections on raw TCP.
+type Server struct {
+	Handler Handler
+	Options Options
+
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[*wsconn.Conn]struct{}
+	raw      map[net.Conn]struct{} // connections still in the handshake
+	wg       sync.WaitGroup
+	open     atomic.Int64
+	shutdown atomic.Bool
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("server: closed")
+
+// ListenAndServe listens on the TCP address and serves.
+func (s *Server) ListenAndServe(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// Addr is the listener's address once serving.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Serve accepts connections on ln until Shutdown. Accept errors are retried
+// with a backoff from 5 ms to 1 s (running out of file descriptors must not
+// kill the server).
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.ln = ln
+	if s.conns == nil {
+		s.conns = map[*wsconn.Conn]struct{}{}
+		s.raw = map[net.Conn]struct{}{}
+	}
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.shutdown.Load() {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.Options.logf("server: accept: %v; retrying in %v", err, backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if !s.track(nc) {
+			nc.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go s.serveConn(nc)
+	}
+}
+
+func (s *Server) track(nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown.Load() {
+		return false
+	}
+	s.raw[nc] = struct{}{}
+	return true
+}
+
+func (s *Server) serveConn(nc net.Conn) {
+	defer s.wg.Done()
+	o := &s.Options
+	n := s.open.Add(1)
+	defer s.open.Add(-1)
+	var c *wsconn.Conn
+	if o.MaxConns > 0 && n > int64(o.MaxConns) {
+		rejectBusy(nc, o)
+	} else {
+		c = acceptRaw(nc, o)
+	}
+	s.mu.Lock()
+	delete(s.raw, nc)
+	if c != nil && !s.shutdown.Load() {
+		s.conns[c] = struct{}{}
+	} else if c != nil {
+		c.Close(wsframe.CloseGoingAway, "server shutting down")
+		c = nil
+	}
+	s.mu.Unlock()
+	if c == nil {
+		nc.Close()
+		return
+	}
+	run(c, s.Handler, o)
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// run drives an accepted connection: OnOpen, the read loop, keepalive and
+// idle checks, OnClose.
+func run(c *wsconn.Conn, h Handler, o *Options) {
+	stop := keepalive(c, o)
+	h.OnOpen(c)
+	err := c.Run(h)
+	stop()
+	c.CloseNow()
+	h.OnClose(c, err)
+}
+
+// ErrPingTimeout is why a connection that did not answer a ping ended.
+var ErrPingTimeout = errors.New("server: no pong within the ping timeout")
+
+// keepalive pings silent connections and closes dead or idle ones. It uses
+// one timer per connection, no goroutine while waiting.
+func keepalive(c *wsconn.Conn, o *Options) (stop func()) {
+	interval, timeout, idle := o.PingInterval, o.PingTimeout, o.IdleTimeout
+	if timeout <= 0 {
+		timeout = interval
+	}
+	if interval <= 0 && idle <= 0 {
+		return func() {}
+	}
+	var mu sync.Mutex
+	var t *time.Timer
+	var pingSent time.Time
+	stopped := false
+	period := interval
+	if period <= 0 || (idle > 0 && idle < period) {
+		period = idle
+	}
+	var tick func()
+	tick = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		last := c.LastActivity()
+		now := time.Now()
+		switch {
+		case idle > 0 && now.Sub(last) >= idle:
+			go c.Close(wsframe.CloseGoingAway, "idle timeout")
+			return
+		case !pingSent.IsZero() && last.Before(pingSent) && now.Sub(pingSent) >= timeout:
+			// Dead peer: no handshake to wait for.
+			o.logf("server: %v: %v", c.RemoteAddr(), ErrPingTimeout)
+			c.CloseNow()
+			return
+		case interval > 0 && now.Sub(last) >= interval && (pingSent.IsZero() || !last.Before(pingSent)):
+			pingSent = now
+			go c.WritePing(nil)
+			t.Reset(timeout)
+			return
+		}
+		t.Reset(period)
+	}
+	mu.Lock()
+	t = time.AfterFunc(period, tick)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+	}
+}
+
+// Shutdown stops accepting, sends Close 1001 to every open connection and
+// waits for their handlers to return or for ctx; then it closes what is
+// left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown.Store(true)
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for nc := range s.raw {
+		nc.Close()
+	}
+	conns := make([]*wsconn.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		go c.Close(wsframe.CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.CloseNow()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Open is the number of connections being served, the handshakes included.
+func (s *Server) Open() int { return int(s.open.Load()) }

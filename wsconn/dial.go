@@ -1,0 +1,132 @@
+package wsconn
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/wsfsm/wsfsm/handshake"
+	"github.com/wsfsm/wsfsm/wsframe"
+)
+
+// DialOptions configure Dial. The zero value works.
+type DialOptions struct {
+	Protocols []string         // subprotocols offered, in order of preference
+	Origin    string           // Origin header, if any
+	Header    handshake.Header // extra request header fields
+	TLSConfig *tls.Config      // for wss://; ServerName defaults to the URL's host
+	Dialer    *net.Dialer      // nil: a zero net.Dialer
+	Limits    handshake.Limits // bounds on the response head
+	// HandshakeTimeout bounds dialing and the handshake when ctx has no
+	// deadline (default 30 s).
+	HandshakeTimeout time.Duration
+	Options          // the connection's options
+}
+
+// Dial opens a WebSocket client connection to a ws:// or wss:// URL. The
+// dial and the handshake end when ctx does.
+func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, error) {
+	if o == nil {
+		o = &DialOptions{}
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	req, err := handshake.NewClientRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: o.Header})
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		timeout := o.HandshakeTimeout
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "wss" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	d := o.Dialer
+	if d == nil {
+		d = &net.Dialer{}
+	}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "wss" {
+		cfg := o.TLSConfig.Clone()
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
+	c, err := clientHandshake(ctx, nc, req, o)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func clientHandshake(ctx context.Context, nc net.Conn, req *handshake.ClientRequest, o *DialOptions) (*Conn, error) {
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if d, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(d)
+	}
+	if _, err := nc.Write(req.Head); err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	r := handshake.NewResponseReader(o.Limits)
+	buf := make([]byte, 4096)
+	for {
+		n, err := nc.Read(buf)
+		if n > 0 {
+			rest, done, ferr := r.Feed(buf[:n])
+			if ferr != nil {
+				return nil, ferr
+			}
+			if done {
+				res, cerr := req.Check(r.Response())
+				if cerr != nil {
+					return nil, cerr
+				}
+				if !stop() {
+					return nil, ctx.Err()
+				}
+				nc.SetDeadline(time.Time{})
+				return NewConn(nc, wsframe.RoleClient, res.Protocol, rest, o.Options), nil
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("wsconn: reading the handshake response: %w", ctxErr(ctx, err))
+		}
+	}
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}

@@ -1,0 +1,388 @@
+// Package wsconn is the WebSocket connection: a sans-I/O core (Session)
+// that holds every protocol rule above the frame grammar, and a blocking
+// Conn over any net.Conn driven by it, for both roles. Dial opens a client
+// connection.
+//
+// The Session takes received bytes and returns events; it appends the bytes
+// to send. It performs no I/O and starts no goroutine, so the blocking Conn,
+// the servers in wsfsm/server and any event loop drive the same rules.
+package wsconn
+
+import (
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+
+	"github.com/wsfsm/wsfsm/wsframe"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxMessageSize = 16 << 20
+	DefaultMaxFragments   = 4096
+)
+
+// Config configures a Session.
+type Config struct {
+	// Role is this endpoint's role: a server reads masked frames and
+	// writes unmasked ones; a client the reverse.
+	Role wsframe.Role
+	// MaxMessageSize bounds a message, all fragments together; larger fails
+	// with 1009 as soon as a frame header announces it. 0: 16 MiB.
+	MaxMessageSize int64
+	// MaxFragments bounds the frames of one message, so that a peer cannot
+	// keep a message open forever with tiny or empty fragments while under
+	// the byte limit. 0: 4096.
+	MaxFragments int
+}
+
+// EventKind says what an Event carries.
+type EventKind uint8
+
+const (
+	// EventNone: the input is used up.
+	EventNone EventKind = iota
+	// EventData: a piece of a text or binary message.
+	EventData
+	// EventPing: the peer pinged; a Pong with the same payload is queued.
+	EventPing
+	// EventPong: the peer ponged (solicited or not).
+	EventPong
+	// EventClose: the peer closed; a Close reply is queued unless this end
+	// closed first. Nothing more will be read.
+	EventClose
+)
+
+// Event is what Next found. Next returns a pointer to the session's own
+// Event, valid until the next call.
+type Event struct {
+	Kind EventKind
+	// Opcode of the message (OpText or OpBinary) for EventData.
+	Opcode wsframe.Opcode
+	// Data is the message piece or control payload. Message pieces alias
+	// the input; control payloads alias the session's buffer.
+	Data []byte
+	// Start and End mark the first and the last piece of a message.
+	Start, End bool
+	// Code and Reason of a Close (Code is CloseNoStatus for an empty one).
+	Code   wsframe.CloseCode
+	Reason []byte
+}
+
+// ErrClosed is returned when sending after this end sent its Close.
+var ErrClosed = errors.New("wsconn: close already sent")
+
+// Session is the connection's protocol state. Use NewSession.
+type Session struct {
+	cfg    Config
+	parser wsframe.Parser
+	ev     Event
+
+	// reading
+	hdr        *wsframe.Header // header of the frame being read
+	msgOpcode  wsframe.Opcode  // message in progress, 0 when none
+	msgSize    int64
+	fragments  int
+	msgStarted bool // a piece of the current message was delivered
+	utf8       wsframe.UTF8Validator
+	ctrl       [wsframe.MaxControlPayload]byte
+	ctrlLen    int
+
+	// writing
+	sending bool // a fragmented message is being sent
+	rng     *rand.ChaCha8
+
+	pending       []byte // automatic replies: pongs, the Close reply
+	closeSent     bool
+	closeReceived bool
+	err           error
+}
+
+// NewSession returns a session for a freshly opened connection.
+func NewSession(c Config) *Session {
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MaxFragments <= 0 {
+		c.MaxFragments = DefaultMaxFragments
+	}
+	s := &Session{cfg: c}
+	s.parser.Reset(wsframe.Config{Role: c.Role, MaxPayload: c.MaxMessageSize})
+	if c.Role == wsframe.RoleClient {
+		// RFC 6455 §5.3: masking keys must be unpredictable. ChaCha8 seeded
+		// from crypto/rand is a CSPRNG that costs a few ns per key.
+		var seed [32]byte
+		crand.Read(seed[:])
+		s.rng = rand.NewChaCha8(seed)
+	}
+	return s
+}
+
+// Next reads from data and returns the next event and how many bytes it
+// consumed; call again with data[n:] until EventNone. Message payload is
+// unmasked in place in data. After a protocol error Next returns the error
+// (a *wsframe.Error with its close code) and a Close frame with that code is
+// in Pending; the connection must then be closed.
+func (s *Session) Next(data []byte) (*Event, int, error) {
+	ev := &s.ev
+	ev.Kind = EventNone
+	if s.err != nil {
+		return ev, 0, s.err
+	}
+	if s.closeReceived {
+		return ev, len(data), nil // RFC 6455 §5.5.1: nothing follows a Close
+	}
+	total := 0
+	for {
+		pev, n, err := s.parser.Next(data[total:])
+		total += n
+		if err != nil {
+			return ev, total, s.fail(err)
+		}
+		switch pev.Kind {
+		case wsframe.EventNone:
+			return ev, total, nil
+		case wsframe.EventHeader:
+			if err := s.header(pev.Header); err != nil {
+				return ev, total, s.fail(err)
+			}
+		case wsframe.EventPayload:
+			if s.hdr.Opcode.IsControl() {
+				s.ctrlLen += copy(s.ctrl[s.ctrlLen:], pev.Payload)
+				if pev.End {
+					if err := s.control(); err != nil {
+						return ev, total, s.fail(err)
+					}
+					return ev, total, nil
+				}
+				continue
+			}
+			if err := s.data(pev.Payload, pev.End); err != nil {
+				return ev, total, s.fail(err)
+			}
+			if ev.Kind == EventData {
+				return ev, total, nil
+			}
+		}
+	}
+}
+
+func (s *Session) ruleErr(r wsframe.Rule) error {
+	return &wsframe.Error{Rule: r, Offset: s.parser.Offset()}
+}
+
+// header applies the message rules to a frame header (RFC 6455 §5.4).
+func (s *Session) header(h *wsframe.Header) error {
+	s.hdr = h
+	if h.Opcode.IsControl() {
+		s.ctrlLen = 0
+		return nil
+	}
+	switch {
+	case h.Opcode == wsframe.OpContinuation && s.msgOpcode == 0:
+		return s.ruleErr(wsframe.ErrUnexpectedContinuation)
+	case h.Opcode != wsframe.OpContinuation && s.msgOpcode != 0:
+		return s.ruleErr(wsframe.ErrMessageInProgress)
+	case h.Opcode != wsframe.OpContinuation:
+		s.msgOpcode, s.msgSize, s.fragments, s.msgStarted = h.Opcode, 0, 0, false
+		s.utf8.Reset()
+	}
+	s.fragments++
+	if s.fragments > s.cfg.MaxFragments {
+		return s.ruleErr(wsframe.ErrTooManyFragments)
+	}
+	// Fail fast: the whole message is over the limit as soon as a header
+	// says so, before its payload is read. Both terms are ≤ the limit here,
+	// so the sum cannot overflow.
+	if s.msgSize+h.Length > s.cfg.MaxMessageSize {
+		return s.ruleErr(wsframe.ErrMessageTooBig)
+	}
+	s.msgSize += h.Length
+	return nil
+}
+
+// data delivers a piece of a data frame.
+func (s *Session) data(p []byte, frameEnd bool) error {
+	end := frameEnd && s.hdr.Fin
+	if s.msgOpcode == wsframe.OpText {
+		// RFC 6455 §8.1, fail fast: at the first byte that proves it.
+		if i, ok := s.utf8.Feed(p); !ok {
+			return &wsframe.Error{Rule: wsframe.ErrInvalidUTF8, Offset: s.parser.Offset() - int64(len(p)-i)}
+		}
+		if end && !s.utf8.Complete() {
+			return s.ruleErr(wsframe.ErrInvalidUTF8)
+		}
+	}
+	if len(p) == 0 && !end {
+		return nil // an empty piece carries nothing
+	}
+	ev := &s.ev
+	ev.Kind, ev.Opcode, ev.Data = EventData, s.msgOpcode, p
+	ev.Start, ev.End = !s.msgStarted, end
+	s.msgStarted = true
+	if end {
+		s.msgOpcode = 0
+	}
+	return nil
+}
+
+// control handles a complete control frame.
+func (s *Session) control() error {
+	p := s.ctrl[:s.ctrlLen]
+	ev := &s.ev
+	ev.Data, ev.Start, ev.End = p, true, true
+	switch s.hdr.Opcode {
+	case wsframe.OpPing:
+		ev.Kind = EventPing
+		// §5.5.2: answer with a Pong carrying the same payload, unless a
+		// Close has gone out.
+		if !s.closeSent {
+			s.pending = s.appendFrame(s.pending, wsframe.OpPong, true, p)
+		}
+	case wsframe.OpPong:
+		ev.Kind = EventPong
+	case wsframe.OpClose:
+		code, reason, err := wsframe.ParseClose(p)
+		if err != nil {
+			return s.ruleErr(err.(wsframe.Rule))
+		}
+		ev.Kind, ev.Code, ev.Reason = EventClose, code, reason
+		s.closeReceived = true
+		// §5.5.1: reply with a Close, echoing the code, unless one was sent.
+		if !s.closeSent {
+			s.closeSent = true
+			var echo [2]byte
+			payload := echo[:0]
+			if code != wsframe.CloseNoStatus {
+				payload = binary.BigEndian.AppendUint16(payload, uint16(code))
+			}
+			s.pending = s.appendFrame(s.pending, wsframe.OpClose, true, payload)
+		}
+	}
+	return nil
+}
+
+// fail records a protocol error and queues the Close it calls for.
+func (s *Session) fail(err error) error {
+	s.err = err
+	if !s.closeSent {
+		code, ok := wsframe.CodeOf(err)
+		if !ok {
+			code = wsframe.CloseProtocolError
+		}
+		payload, _ := wsframe.AppendClose(nil, code, "")
+		s.pending = s.appendFrame(s.pending, wsframe.OpClose, true, payload)
+		s.closeSent = true
+	}
+	return err
+}
+
+// Err returns the protocol error that stopped the session, or nil.
+func (s *Session) Err() error { return s.err }
+
+// Pending returns the bytes the session wants sent on its own (Pongs, the
+// Close reply, the Close after an error). Send them, then ClearPending.
+func (s *Session) Pending() []byte { return s.pending }
+
+// ClearPending forgets the pending bytes once they are sent.
+func (s *Session) ClearPending() { s.pending = s.pending[:0] }
+
+// CloseSent reports whether this end has sent (or queued) its Close.
+func (s *Session) CloseSent() bool { return s.closeSent }
+
+// CloseReceived reports whether the peer's Close has been read.
+func (s *Session) CloseReceived() bool { return s.closeReceived }
+
+// Role is the session's role.
+func (s *Session) Role() wsframe.Role { return s.cfg.Role }
+
+// appendFrame writes a frame as this role must: masked by a client with a
+// fresh key, unmasked by a server.
+func (s *Session) appendFrame(dst []byte, op wsframe.Opcode, fin bool, payload []byte) []byte {
+	h := wsframe.Header{Fin: fin, Opcode: op, Length: int64(len(payload))}
+	if s.rng != nil {
+		h.Masked = true
+		binary.LittleEndian.PutUint32(h.Mask[:], uint32(s.rng.Uint64()))
+	}
+	return wsframe.AppendFrame(dst, h, payload)
+}
+
+// ErrSequence is returned for a data frame that breaks the sending order of
+// fragments (a continuation without a message, or a new message in the
+// middle of one).
+var ErrSequence = errors.New("wsconn: data frame out of sequence")
+
+// ErrControlTooLong is returned for a control payload over 125 bytes.
+var ErrControlTooLong = errors.New("wsconn: control payload longer than 125 bytes")
+
+// checkSend applies the sending rules and updates the sending state.
+func (s *Session) checkSend(op wsframe.Opcode, fin bool, n int) error {
+	if op.IsControl() {
+		if n > wsframe.MaxControlPayload {
+			return ErrControlTooLong
+		}
+		if s.closeSent {
+			return ErrClosed
+		}
+		return nil
+	}
+	if s.closeSent {
+		return ErrClosed // §5.5.1: no data frame after a Close
+	}
+	switch {
+	case op == wsframe.OpContinuation && !s.sending, op != wsframe.OpContinuation && s.sending:
+		return ErrSequence
+	case op != wsframe.OpContinuation && op != wsframe.OpText && op != wsframe.OpBinary:
+		return ErrSequence
+	}
+	s.sending = !fin
+	return nil
+}
+
+// AppendFrame appends a frame to send: a data frame (OpText or OpBinary to
+// start a message, OpContinuation for its next fragments, fin on the last)
+// or a Ping or Pong. A client masks the copy it writes. Close frames go
+// through AppendClose.
+func (s *Session) AppendFrame(dst []byte, op wsframe.Opcode, fin bool, payload []byte) ([]byte, error) {
+	if op == wsframe.OpClose {
+		return dst, errors.New("wsconn: send Close with AppendClose")
+	}
+	if err := s.checkSend(op, fin, len(payload)); err != nil {
+		return dst, err
+	}
+	return s.appendFrame(dst, op, fin, payload), nil
+}
+
+// AppendHeader is AppendFrame without the payload, for writing a large
+// payload from the caller's own buffer (one writev of header and payload).
+// For a client it returns the masking key the caller must apply to the
+// payload (wsframe.Mask(key, 0, payload)) before sending it.
+func (s *Session) AppendHeader(dst []byte, op wsframe.Opcode, fin bool, n int) ([]byte, [4]byte, bool, error) {
+	if op == wsframe.OpClose {
+		return dst, [4]byte{}, false, errors.New("wsconn: send Close with AppendClose")
+	}
+	if err := s.checkSend(op, fin, n); err != nil {
+		return dst, [4]byte{}, false, err
+	}
+	h := wsframe.Header{Fin: fin, Opcode: op, Length: int64(n)}
+	if s.rng != nil {
+		h.Masked = true
+		binary.LittleEndian.PutUint32(h.Mask[:], uint32(s.rng.Uint64()))
+	}
+	return wsframe.AppendHeader(dst, h), h.Mask, h.Masked, nil
+}
+
+// AppendClose appends this end's Close frame (RFC 6455 §5.5.1), once.
+func (s *Session) AppendClose(dst []byte, code wsframe.CloseCode, reason string) ([]byte, error) {
+	if s.closeSent {
+		return dst, ErrClosed
+	}
+	var buf [wsframe.MaxControlPayload]byte
+	payload, err := wsframe.AppendClose(buf[:0], code, reason)
+	if err != nil {
+		return dst, err
+	}
+	s.closeSent = true
+	return s.appendFrame(dst, wsframe.OpClose, true, payload), nil
+}
