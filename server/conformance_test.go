@@ -77,7 +77,7 @@ func (f frame) bytes() []byte {
 	return wsframe.AppendFrame(nil, wsframe.Header{Fin: f.fin, Opcode: f.op, Masked: true, Mask: [4]byte{0xA1, 0xB2, 0xC3, 0xD4}}, []byte(f.data))
 }
 
-func text(s string) frame   { return frame{op: wsframe.OpText, fin: true, data: s} }
+func text(s string) frame    { return frame{op: wsframe.OpText, fin: true, data: s} }
 func binary_(s string) frame { return frame{op: wsframe.OpBinary, fin: true, data: s} }
 func closeFrame(code uint16, reason string) frame {
 	return frame{op: wsframe.OpClose, fin: true, data: string(binary.BigEndian.AppendUint16(nil, code)) + reason}

@@ -57,9 +57,9 @@ type Conn struct {
 
 	readMu sync.Mutex // held by whoever reads: a reader, or Close
 	mu     sync.Mutex // guards s (read side and write side share close state)
-	s    *Session
-	rbuf []byte
-	r, w int // unread input: rbuf[r:w]
+	s      *Session
+	rbuf   []byte
+	r, w   int // unread input: rbuf[r:w]
 
 	wmu     sync.Mutex    // one frame at a time on the wire
 	msgLock chan struct{} // held by a data message being written (fragments)
