@@ -159,6 +159,12 @@ func (c *Conn) nextEvent() (*Event, error) {
 			c.lastIn.Store(time.Now().UnixNano())
 		}
 		if err != nil && n == 0 {
+			// A deadline is not the end: the session keeps its state and
+			// the caller may read again.
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !c.closed.Load() {
+				return nil, err
+			}
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				err = &CloseError{Code: wsframe.CloseAbnormal}
 			}
@@ -250,10 +256,22 @@ func (c *Conn) ReadMessageContext(ctx context.Context) (wsframe.Opcode, []byte, 
 	stop := c.deadlineFrom(ctx, c.nc.SetReadDeadline)
 	defer stop()
 	op, p, err := c.ReadMessage()
-	if err != nil && ctx.Err() != nil {
-		err = ctx.Err()
+	return op, p, contextCause(ctx, err)
+}
+
+// contextCause reports ctx's error for an I/O error that ctx caused (its
+// deadline may pass a moment before ctx says so).
+func contextCause(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
 	}
-	return op, p, err
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return err
 }
 
 // deadlineFrom applies ctx's deadline and cancellation to one side of the
@@ -262,9 +280,15 @@ func (c *Conn) deadlineFrom(ctx context.Context, set func(time.Time) error) func
 	if d, ok := ctx.Deadline(); ok {
 		set(d)
 	}
-	stop := context.AfterFunc(ctx, func() { set(time.Unix(1, 0)) })
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		set(time.Unix(1, 0))
+		close(fired)
+	})
 	return func() {
-		stop()
+		if !stop() {
+			<-fired // it ran, or is running: let it finish before the reset
+		}
 		set(time.Time{})
 	}
 }
@@ -396,6 +420,9 @@ func (c *Conn) WriteMessage(op wsframe.Opcode, p []byte) error {
 
 // WriteMessageContext is WriteMessage that gives up when ctx is done.
 func (c *Conn) WriteMessageContext(ctx context.Context, op wsframe.Opcode, p []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case c.msgLock <- struct{}{}:
 	case <-ctx.Done():
@@ -404,11 +431,7 @@ func (c *Conn) WriteMessageContext(ctx context.Context, op wsframe.Opcode, p []b
 	defer func() { <-c.msgLock }()
 	stop := c.deadlineFrom(ctx, c.nc.SetWriteDeadline)
 	defer stop()
-	err := c.writeFrame(op, true, p)
-	if err != nil && ctx.Err() != nil {
-		err = ctx.Err()
-	}
-	return err
+	return contextCause(ctx, c.writeFrame(op, true, p))
 }
 
 // NextWriter starts a message sent in fragments: each Write sends one

@@ -95,7 +95,7 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *handshake.ClientRequ
 		nc.SetDeadline(d)
 	}
 	if _, err := nc.Write(req.Head); err != nil {
-		return nil, ctxErr(ctx, err)
+		return nil, contextCause(ctx, err)
 	}
 	r := handshake.NewResponseReader(o.Limits)
 	buf := make([]byte, 4096)
@@ -119,14 +119,7 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *handshake.ClientRequ
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("wsconn: reading the handshake response: %w", ctxErr(ctx, err))
+			return nil, fmt.Errorf("wsconn: reading the handshake response: %w", contextCause(ctx, err))
 		}
 	}
-}
-
-func ctxErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
 }
