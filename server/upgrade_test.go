@@ -74,3 +74,45 @@ func TestMaxConns(t *testing.T) {
 		t.Fatalf("second connection: %v", err)
 	}
 }
+
+// wss:// through crypto/tls, with the server behind net/http's TLS.
+func TestDialTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		Serve(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }}, nil)
+	}))
+	defer srv.Close()
+	tlsConfig := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := wsconn.Dial(ctx, "wss"+strings.TrimPrefix(srv.URL, "https")+"/", &wsconn.DialOptions{TLSConfig: tlsConfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.WriteMessage(wsframe.OpText, []byte("secret"))
+	if _, got, err := c.ReadMessage(); err != nil || string(got) != "secret" {
+		t.Fatalf("%q %v", got, err)
+	}
+	if err := c.Close(wsframe.CloseNormal, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A connection from which nothing arrives for IdleTimeout gets 1001.
+func TestIdleTimeout(t *testing.T) {
+	// The client never answers the Close: the close timeout ends the wait.
+	s := startEcho(t, Options{IdleTimeout: 100 * time.Millisecond, Conn: wsconn.Options{CloseTimeout: 200 * time.Millisecond}})
+	nc := dialRaw(t, s)
+	start := time.Now()
+	got := readReply(t, nc, 3*time.Second)
+	if got != "close 1001 \"idle timeout\"\nEOF\n" {
+		t.Fatalf("reply %q", got)
+	}
+	if time.Since(start) < 100*time.Millisecond {
+		t.Errorf("closed after %v, before the idle timeout", time.Since(start))
+	}
+}
