@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,13 +67,14 @@ type Conn struct {
 	wbuf    []byte
 	bufs    net.Buffers
 
-	msg     []byte // message assembly for ReadMessage and Run
-	readErr error  // sticky read error
-	pongs   chan []byte
-	closed  atomic.Bool
-	done    chan struct{} // closed when the peer's Close has been read or the read side failed
-	doneOne sync.Once
-	lastIn  atomic.Int64 // unix nanos of the last input
+	msg        []byte // message assembly for ReadMessage and Run
+	assembling bool   // ReadMessage is assembling msg: large payloads may be read into it directly
+	readErr    error  // sticky read error
+	pongs      chan []byte
+	closed     atomic.Bool
+	done       chan struct{} // closed when the peer's Close has been read or the read side failed
+	doneOne    sync.Once
+	lastIn     atomic.Int64 // unix nanos of the last input
 }
 
 // NewConn wraps nc, on which the opening handshake is complete. buffered
@@ -152,6 +154,28 @@ func (c *Conn) nextEvent() (*Event, error) {
 		}
 		if c.r == c.w {
 			c.r, c.w = 0, 0
+			if dst := c.directTarget(); dst != nil {
+				// A large payload: read it where the message goes, and let
+				// the session unmask and check it there.
+				n, err := c.nc.Read(dst)
+				if n > 0 {
+					c.lastIn.Store(time.Now().UnixNano())
+					c.mu.Lock()
+					ev, _, err := c.s.Next(dst[:n])
+					c.mu.Unlock()
+					if err != nil {
+						return nil, c.failRead(err)
+					}
+					if ev.Kind != EventNone {
+						return ev, nil
+					}
+					continue
+				}
+				if err != nil {
+					return nil, c.readFailed(err)
+				}
+				continue
+			}
 		}
 		n, err := c.nc.Read(c.rbuf[c.w:])
 		if n > 0 {
@@ -159,18 +183,38 @@ func (c *Conn) nextEvent() (*Event, error) {
 			c.lastIn.Store(time.Now().UnixNano())
 		}
 		if err != nil && n == 0 {
-			// A deadline is not the end: the session keeps its state and
-			// the caller may read again.
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && !c.closed.Load() {
-				return nil, err
-			}
-			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-				err = &CloseError{Code: wsframe.CloseAbnormal}
-			}
-			return nil, c.failRead(err)
+			return nil, c.readFailed(err)
 		}
 	}
+}
+
+// readFailed handles an error from the network. A deadline is not the end:
+// the session keeps its state and the caller may read again.
+func (c *Conn) readFailed(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && !c.closed.Load() {
+		return err
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		err = &CloseError{Code: wsframe.CloseAbnormal}
+	}
+	return c.failRead(err)
+}
+
+// directTarget returns where to read the rest of a large data frame
+// straight into the message being assembled, or nil.
+func (c *Conn) directTarget() []byte {
+	if !c.assembling {
+		return nil
+	}
+	c.mu.Lock()
+	rem := c.s.DataRemaining()
+	c.mu.Unlock()
+	if rem < int64(len(c.rbuf)) {
+		return nil
+	}
+	c.msg = slices.Grow(c.msg, int(rem))
+	return c.msg[len(c.msg) : len(c.msg)+int(rem)]
 }
 
 // failRead ends the read side with err; on a protocol error the Close the
@@ -230,7 +274,11 @@ func (c *Conn) flushPending() error {
 func (c *Conn) ReadMessage() (wsframe.Opcode, []byte, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	if cap(c.msg) > maxKeptMessageBuffer {
+		c.msg = nil // do not keep a huge buffer for every later message
+	}
 	c.msg = c.msg[:0]
+	defer func() { c.assembling = false }()
 	for {
 		ev, err := c.nextEvent()
 		if err != nil {
@@ -243,12 +291,26 @@ func (c *Conn) ReadMessage() (wsframe.Opcode, []byte, error) {
 			if ev.Start && ev.End {
 				return ev.Opcode, ev.Data, nil // whole in the buffer: no copy
 			}
-			c.msg = append(c.msg, ev.Data...)
+			c.msg = appendPiece(c.msg, ev.Data)
+			c.assembling = !ev.End
 			if ev.End {
 				return ev.Opcode, c.msg, nil
 			}
 		}
 	}
+}
+
+// maxKeptMessageBuffer bounds the assembly buffer a connection keeps
+// between messages.
+const maxKeptMessageBuffer = 4 << 20
+
+// appendPiece appends p to msg; a piece read straight into msg's spare
+// capacity (directTarget) is already in place.
+func appendPiece(msg, p []byte) []byte {
+	if len(p) > 0 && cap(msg) > len(msg) && &msg[:len(msg)+1][len(msg)] == &p[0] {
+		return msg[:len(msg)+len(p)]
+	}
+	return append(msg, p...)
 }
 
 // ReadMessageContext is ReadMessage that gives up when ctx is done.

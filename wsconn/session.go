@@ -278,6 +278,16 @@ func (s *Session) fail(err error) error {
 	return err
 }
 
+// DataRemaining is the number of payload bytes still to come in the data
+// frame being read (0 when none is): the caller may read that many bytes
+// straight into where the message goes, and pass them to Next there.
+func (s *Session) DataRemaining() int64 {
+	if s.hdr == nil || s.hdr.Opcode.IsControl() {
+		return 0
+	}
+	return s.parser.Remaining()
+}
+
 // Err returns the protocol error that stopped the session, or nil.
 func (s *Session) Err() error { return s.err }
 

@@ -193,6 +193,16 @@ func (p *Parser) Feed(chunk []byte, h Handler) error {
 	}
 }
 
+// Remaining is the number of payload bytes of the current frame still to
+// come (0 outside a payload). A reader can use it to read a large payload
+// straight into its final place.
+func (p *Parser) Remaining() int64 {
+	if p.err != nil || !p.inBulk() {
+		return 0
+	}
+	return int64(p.remaining)
+}
+
 // Err returns the error that stopped the parser, or nil.
 func (p *Parser) Err() error { return p.err }
 

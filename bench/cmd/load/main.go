@@ -7,6 +7,10 @@
 //	        messages/s and p50/p99/p99.9 round-trip latency.
 //	stream: one connection sends back-to-back S-byte messages and reads the
 //	        echoes concurrently for D: MB/s echoed.
+//	idle:   C connections opened and held (one message each, so that every
+//	        server has set the connection up fully): the server's resident
+//	        memory per connection, from /proc/PID/status. Source addresses
+//	        rotate over 127.0.0.1-127.0.0.8 so that ports do not run short.
 //
 //	go run ./cmd/load -addr 127.0.0.1:9001 -mode rtt -conns 50 -size 128 -duration 10s
 package main
@@ -25,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wsfsm/wsfsm/wsframe"
@@ -41,6 +46,7 @@ type result struct {
 	P50us    float64 `json:"p50_us"`
 	P99us    float64 `json:"p99_us"`
 	P999us   float64 `json:"p999_us"`
+	KiBConn  float64 `json:"kib_per_conn"`
 }
 
 func main() {
@@ -51,6 +57,7 @@ func main() {
 	size := flag.Int("size", 128, "message size in bytes")
 	dur := flag.Duration("duration", 5*time.Second, "how long to run (at most 5m)")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
+	pid := flag.Int("pid", 0, "server process (idle mode)")
 	flag.Parse()
 	if !strings.HasPrefix(*addr, "127.") && !strings.HasPrefix(*addr, "localhost") && !strings.HasPrefix(*addr, "[::1]") {
 		log.Fatal("load: loopback addresses only")
@@ -65,6 +72,8 @@ func main() {
 		r, err = rtt(*addr, *path, *conns, *size, *dur)
 	case "stream":
 		r, err = stream(*addr, *path, *size, *dur)
+	case "idle":
+		r, err = idle(*addr, *path, *conns, *pid)
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -73,6 +82,10 @@ func main() {
 	}
 	if *asJSON {
 		json.NewEncoder(os.Stdout).Encode(r)
+		return
+	}
+	if r.Mode == "idle" {
+		fmt.Printf("idle conns=%d: %.1f KiB of server memory per connection\n", r.Conns, r.KiBConn)
 		return
 	}
 	fmt.Printf("%s conns=%d size=%d: %d messages in %.1fs = %.0f msg/s, %.1f MB/s; latency p50 %.0fµs p99 %.0fµs p99.9 %.0fµs\n",
@@ -88,8 +101,11 @@ type conn struct {
 	rest   []byte // read but not parsed yet
 }
 
-func dial(addr, path string) (*conn, error) {
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+func dial(addr, path string) (*conn, error) { return dialFrom(nil, addr, path) }
+
+func dialFrom(local net.Addr, addr, path string) (*conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: local}
+	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +232,61 @@ func rtt(addr, path string, conns, size int, dur time.Duration) (result, error) 
 		MBPerS: float64(n*size) / elapsed / 1e6, P50us: pct(0.50), P99us: pct(0.99), P999us: pct(0.999)}, nil
 }
 
+// rssKiB reads VmRSS of a process.
+func rssKiB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			var kib float64
+			fmt.Sscanf(strings.TrimPrefix(line, "VmRSS:"), "%f", &kib)
+			return kib, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}
+
+func idle(addr, path string, n, pid int) (result, error) {
+	if pid == 0 {
+		return result{}, fmt.Errorf("idle needs -pid, the server's process id")
+	}
+	raiseFileLimit()
+	time.Sleep(300 * time.Millisecond)
+	before, err := rssKiB(pid)
+	if err != nil {
+		return result{}, err
+	}
+	msg := frame(16)
+	cs := make([]*conn, 0, n)
+	defer func() {
+		for _, c := range cs {
+			c.nc.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%8))}
+		c, err := dialFrom(local, addr, path)
+		if err != nil {
+			return result{}, fmt.Errorf("connection %d: %w", i, err)
+		}
+		cs = append(cs, c)
+		c.nc.Write(msg)
+		c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.readMessage(); err != nil {
+			return result{}, fmt.Errorf("connection %d: %w", i, err)
+		}
+		c.buf, c.rest = nil, nil // the client's memory is not measured; keep it small anyway
+	}
+	time.Sleep(time.Second)
+	after, err := rssKiB(pid)
+	if err != nil {
+		return result{}, err
+	}
+	return result{Mode: "idle", Conns: n, KiBConn: (after - before) / float64(n)}, nil
+}
+
 func stream(addr, path string, size int, dur time.Duration) (result, error) {
 	c, err := dial(addr, path)
 	if err != nil {
@@ -260,4 +331,13 @@ func stream(addr, path string, size int, dur time.Duration) (result, error) {
 	elapsed := time.Since(start).Seconds()
 	return result{Mode: "stream", Conns: 1, Size: size, Seconds: elapsed, Messages: received,
 		MsgsPerS: float64(received) / elapsed, MBPerS: float64(received*size) / elapsed / 1e6}, nil
+}
+
+// raiseFileLimit lifts the soft limit on open files to the hard one.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
 }
