@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/wsfsm/wsfsm/handshake"
@@ -22,9 +23,13 @@ func acceptRaw(nc net.Conn, o *Options) *wsconn.Conn {
 	}
 	nc.SetDeadline(time.Now().Add(timeout))
 	r := handshake.NewRequestReader(o.Limits)
-	var buf [2048]byte
+	// A heap buffer from a pool, not an array on the stack: a stack grown
+	// for the handshake would stay grown for the connection's life.
+	bp := headBufPool.Get().(*[]byte)
+	defer headBufPool.Put(bp)
+	buf := *bp
 	for {
-		n, err := nc.Read(buf[:])
+		n, err := nc.Read(buf)
 		if n > 0 {
 			rest, done, ferr := r.Feed(buf[:n])
 			if ferr != nil {
@@ -45,6 +50,8 @@ func acceptRaw(nc net.Conn, o *Options) *wsconn.Conn {
 		}
 	}
 }
+
+var headBufPool = sync.Pool{New: func() any { b := make([]byte, 2048); return &b }}
 
 var errHandshakeTimeout = &timeoutError{}
 

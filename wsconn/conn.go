@@ -19,8 +19,9 @@ type Options struct {
 	// MaxMessageSize and MaxFragments: see Config.
 	MaxMessageSize int64
 	MaxFragments   int
-	// ReadBufferSize is the size of the one reusable read buffer
-	// (default 4 KiB).
+	// ReadBufferSize is the size of the read buffer used while data flows
+	// (default 4 KiB; buffers of the default size are pooled between
+	// connections, and a quiet connection holds none).
 	ReadBufferSize int
 	// CloseTimeout bounds the close handshake (default 5 s).
 	CloseTimeout time.Duration
@@ -59,8 +60,16 @@ type Conn struct {
 	readMu sync.Mutex // held by whoever reads: a reader, or Close
 	mu     sync.Mutex // guards s (read side and write side share close state)
 	s      *Session
-	rbuf   []byte
-	r, w   int // unread input: rbuf[r:w]
+	// Input goes to rbuf, which is small (embedded, 512 bytes) while the
+	// connection is quiet and a pooled ReadBufferSize buffer while data
+	// flows: an idle connection holds no read buffer of its own. The
+	// session consumes every byte it is given, so rbuf is always drained
+	// when the next read is due and can be swapped then.
+	rbuf  []byte
+	r, w  int // unread input: rbuf[r:w]
+	small [smallRead]byte
+	big   *[]byte // from bufPool, while data flows
+	full  bool    // the last read filled its buffer: more is likely waiting
 
 	wmu     sync.Mutex    // one frame at a time on the wire
 	msgLock chan struct{} // held by a data message being written (fragments)
@@ -89,10 +98,13 @@ func NewConn(nc net.Conn, role wsframe.Role, protocol string, buffered []byte, o
 	c := &Conn{
 		nc: nc, opts: o, protocol: protocol,
 		s:       NewSession(Config{Role: role, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments}),
-		rbuf:    make([]byte, max(o.ReadBufferSize, len(buffered))),
 		msgLock: make(chan struct{}, 1),
 		pongs:   make(chan []byte, 1),
 		done:    make(chan struct{}),
+	}
+	c.rbuf = c.small[:]
+	if len(buffered) > len(c.small) {
+		c.rbuf = append([]byte(nil), buffered...)
 	}
 	c.w = copy(c.rbuf, buffered)
 	c.lastIn.Store(time.Now().UnixNano())
@@ -177,7 +189,9 @@ func (c *Conn) nextEvent() (*Event, error) {
 				continue
 			}
 		}
+		c.chooseBuffer()
 		n, err := c.nc.Read(c.rbuf[c.w:])
+		c.full = n == len(c.rbuf)
 		if n > 0 {
 			c.w += n
 			c.lastIn.Store(time.Now().UnixNano())
@@ -185,6 +199,36 @@ func (c *Conn) nextEvent() (*Event, error) {
 		if err != nil && n == 0 {
 			return nil, c.readFailed(err)
 		}
+	}
+}
+
+// smallRead is the size of the embedded buffer a quiet connection reads
+// into: a small message fits; a larger one fills it and switches to a
+// pooled buffer.
+const smallRead = 512
+
+var bufPool sync.Pool // of *[]byte of DefaultReadBufferSize
+
+// chooseBuffer picks the buffer for the next read (rbuf is drained).
+func (c *Conn) chooseBuffer() {
+	if c.full {
+		if c.big == nil {
+			if b, ok := bufPool.Get().(*[]byte); ok && len(*b) == c.opts.ReadBufferSize {
+				c.big = b
+			} else {
+				b := make([]byte, c.opts.ReadBufferSize)
+				c.big = &b
+			}
+		}
+		c.rbuf = *c.big
+		return
+	}
+	c.rbuf = c.small[:]
+	if c.big != nil {
+		if len(*c.big) == DefaultReadBufferSize {
+			bufPool.Put(c.big)
+		}
+		c.big = nil
 	}
 }
 
@@ -210,7 +254,7 @@ func (c *Conn) directTarget() []byte {
 	c.mu.Lock()
 	rem := c.s.DataRemaining()
 	c.mu.Unlock()
-	if rem < int64(len(c.rbuf)) {
+	if rem < int64(c.opts.ReadBufferSize) {
 		return nil
 	}
 	c.msg = slices.Grow(c.msg, int(rem))
