@@ -3,6 +3,6 @@ module github.com/wsfsm/wsfsm
 go 1.26
 
 require (
-	github.com/dave/jennifer v1.7.1 // indirect
-	github.com/leanovate/gopter v0.2.11 // indirect
+	github.com/dave/jennifer v1.7.1
+	github.com/leanovate/gopter v0.2.11
 )

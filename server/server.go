@@ -282,8 +282,9 @@ func keepalive(c *wsconn.Conn, o *Options) (stop func()) {
 }
 
 // Shutdown stops accepting, sends Close 1001 to every open connection and
-// waits for their handlers to return or for ctx; then it closes what is
-// left.
+// waits for their handlers to return or for ctx. When ctx ends first it
+// closes the connections that are left without waiting for their handlers
+// (one blocked in OnMessage must not hold Shutdown) and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown.Store(true)
@@ -315,7 +316,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.CloseNow()
 		}
 		s.mu.Unlock()
-		<-done
 		return ctx.Err()
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -114,5 +115,44 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	if time.Since(start) < 100*time.Millisecond {
 		t.Errorf("closed after %v, before the idle timeout", time.Since(start))
+	}
+}
+
+// A handler stuck in OnMessage does not hold Shutdown past its context: the
+// connection is closed under it and Shutdown reports the deadline.
+func TestShutdownDoesNotWaitForAStuckHandler(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	s := &Server{Handler: Funcs{Message: func(*wsconn.Conn, wsframe.Opcode, []byte) {
+		close(entered)
+		<-release
+	}}, Options: Options{Logf: func(string, ...any) {}}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	defer close(release)
+	for s.Addr() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	nc := dialRaw(t, s)
+	nc.Write(wsframe.AppendFrame(nil, wsframe.Header{Fin: true, Opcode: wsframe.OpText, Masked: true}, []byte("hold")))
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler not called")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	returned := make(chan error, 1)
+	go func() { returned <- s.Shutdown(ctx) }()
+	select {
+	case err := <-returned:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Shutdown: %v, want the context's deadline", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown waited for a handler that never returns")
 	}
 }
