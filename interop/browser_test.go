@@ -112,9 +112,15 @@ func TestChatInChromium(t *testing.T) {
 		t.Fatal("the message was rendered as HTML")
 	}
 
-	dir := t.TempDir()
-	if d := os.Getenv("WSCHAT_SCREENSHOTS"); d != "" {
-		dir = d
+	// The screenshots outlive the test (t.TempDir would remove them), so
+	// that the paths in the log can be opened; WSCHAT_SCREENSHOTS picks
+	// the directory.
+	dir := os.Getenv("WSCHAT_SCREENSHOTS")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "wschat-screenshots-"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for name, tab := range map[string]context.Context{"alice": alice, "bob": bob} {
 		png, err := chromedp.Run(tab, chromedp.FullScreenshot(100)) // quality 100: PNG
