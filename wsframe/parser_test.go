@@ -293,13 +293,11 @@ func TestStateNamesCoverMachines(t *testing.T) {
 
 // Parsing allocates nothing per frame or per call.
 func TestParseAllocatesNothing(t *testing.T) {
-	stream := buildStream(16, 64, true)
-	p := NewParser(server)
-	allocs := testing.AllocsPerRun(100, func() {
-		p.Reset(server)
-		parseAll(p, stream)
-	})
-	if allocs != 0 {
-		t.Errorf("%v allocations per stream", allocs)
+	for _, chunk := range []int{0, 5} {
+		r := &frameReader{p: NewParser(server), cfg: server, stream: buildStream(16, 64, true), chunk: chunk}
+		allocs := testing.AllocsPerRun(1000, func() { r.frame() })
+		if allocs != 0 {
+			t.Errorf("chunks of %d: %v allocations per frame", chunk, allocs)
+		}
 	}
 }

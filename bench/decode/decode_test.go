@@ -66,32 +66,44 @@ func BenchmarkDecode(b *testing.B) {
 		data, count := stream(size)
 		for _, chunk := range modes() {
 			b.Run("wsfsm/"+name(size)+"/"+modeName(chunk), func(b *testing.B) {
-				p := wsframe.NewParser(wsframe.Config{Role: wsframe.RoleServer, MaxPayload: 1 << 30})
+				cfg := wsframe.Config{Role: wsframe.RoleServer, MaxPayload: 1 << 30}
+				p := wsframe.NewParser(cfg)
 				b.SetBytes(int64(size))
 				b.ReportAllocs()
-				frames := 0
+				var off int
+				var buf []byte // the rest of the current read
 				for b.Loop() {
-					if frames == 0 {
-						p.Reset(wsframe.Config{Role: wsframe.RoleServer, MaxPayload: 1 << 30})
-						step := len(data)
-						if chunk > 0 {
-							step = chunk
+					// One frame per op, read as gobwas reads it below: the
+					// stream handed out whole or in chunks, from the start
+					// again once used up.
+					got := 0
+					for {
+						if len(buf) == 0 {
+							if off == len(data) {
+								off = 0
+								p.Reset(cfg)
+							}
+							end := len(data)
+							if chunk > 0 {
+								end = min(off+chunk, end)
+							}
+							buf, off = data[off:end], end
 						}
-						for off := 0; off < len(data); off += step {
-							buf := data[off:min(off+step, len(data))]
-							for {
-								ev, n, err := p.Next(buf)
-								if err != nil {
-									b.Fatal(err)
-								}
-								buf = buf[n:]
-								if ev.Kind == wsframe.EventNone {
-									break
-								}
+						ev, n, err := p.Next(buf)
+						if err != nil {
+							b.Fatal(err)
+						}
+						buf = buf[n:]
+						if ev.Kind == wsframe.EventPayload {
+							got += len(ev.Payload)
+							if ev.End {
+								break
 							}
 						}
 					}
-					frames = (frames + 1) % count
+					if got != size {
+						b.Fatal("short frame")
+					}
 				}
 			})
 			b.Run("gobwas/"+name(size)+"/"+modeName(chunk), func(b *testing.B) {
