@@ -506,8 +506,15 @@ func (c *Conn) writeFrame(op wsframe.Opcode, fin bool, p []byte) error {
 		return c.writePendingOnly(pending, err)
 	}
 	_, err = c.nc.Write(c.wbuf)
+	if cap(c.wbuf) > maxKeptWriteBuffer {
+		c.wbuf = nil // a client's masked copy of a large message: do not keep it
+	}
 	return err
 }
+
+// maxKeptWriteBuffer bounds the write buffer a connection keeps between
+// frames.
+const maxKeptWriteBuffer = 64 << 10
 
 // writePendingOnly still sends queued replies when a frame was refused.
 func (c *Conn) writePendingOnly(pending bool, err error) error {
