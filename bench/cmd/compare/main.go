@@ -104,11 +104,7 @@ func main() {
 			port++
 			addr := fmt.Sprintf("127.0.0.1:%d", port)
 			log.Printf("round %d/%d: %s on %s", r+1, *rounds, lib, addr)
-			srv := exec.Command(filepath.Join(bin, lib), "-addr", addr)
-			if err := srv.Start(); err != nil {
-				log.Fatal(err)
-			}
-			waitListening(addr)
+			srv := startServer(filepath.Join(bin, lib), addr)
 			load := func(args ...string) loadResult {
 				cmd := exec.Command(filepath.Join(bin, "load"), append([]string{"-addr", addr, "-json"}, args...)...)
 				cmd.Stderr = os.Stderr
@@ -129,9 +125,13 @@ func main() {
 			add("rtt50p99", lib, res.P99us)
 			add("stream64k", lib, load("-mode", "stream", "-size", "65536", "-duration", dur).MBPerS)
 			add("stream1m", lib, load("-mode", "stream", "-size", "1048576", "-duration", dur).MBPerS)
+			stopServer(srv)
+			// Memory per idle connection is measured on a fresh process:
+			// one that ran the load above keeps the freed memory resident,
+			// and new connections would reuse it without raising RSS.
+			srv = startServer(filepath.Join(bin, lib), addr)
 			add("idle", lib, load("-mode", "idle", "-conns", strconv.Itoa(idleConns), "-pid", strconv.Itoa(srv.Process.Pid)).KiBConn)
-			srv.Process.Signal(syscall.SIGKILL)
-			srv.Wait()
+			stopServer(srv)
 		}
 	}
 
@@ -157,6 +157,22 @@ func run(name string, args ...string) {
 	if err := cmd.Run(); err != nil {
 		log.Fatalf("%s %v: %v", name, args, err)
 	}
+}
+
+// startServer starts an echo server binary on addr and waits until it
+// listens.
+func startServer(path, addr string) *exec.Cmd {
+	srv := exec.Command(path, "-addr", addr)
+	if err := srv.Start(); err != nil {
+		log.Fatal(err)
+	}
+	waitListening(addr)
+	return srv
+}
+
+func stopServer(srv *exec.Cmd) {
+	srv.Process.Signal(syscall.SIGKILL)
+	srv.Wait()
 }
 
 func waitListening(addr string) {
