@@ -129,7 +129,7 @@ func TestFrameProperties(t *testing.T) {
 			}
 			pieces := append([]byte(nil), data...)
 			off := offset
-			for _, chunk := range Split(pieces, plan) {
+			for chunk := range Split(pieces, plan) {
 				off = wsframe.Mask(k, off, chunk)
 			}
 			if !bytes.Equal(pieces, whole) {

@@ -2,6 +2,7 @@ package proptest
 
 import (
 	"encoding/binary"
+	"iter"
 	"math/rand/v2"
 	"reflect"
 
@@ -276,18 +277,24 @@ func GenSplitPlan() gopter.Gen {
 	})
 }
 
-// Split cuts in according to plan.
-func Split(in []byte, plan []int) [][]byte {
-	if len(plan) == 0 {
-		return [][]byte{in}
+// Split cuts in according to plan: chunks of plan[0], plan[1], ... bytes,
+// cycling through plan, the whole of in when plan is empty. It yields the
+// chunks one by one instead of building a list: a 1-byte plan over a few
+// MiB would otherwise cost a slice header per byte.
+func Split(in []byte, plan []int) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		if len(plan) == 0 {
+			yield(in)
+			return
+		}
+		for i := 0; len(in) > 0; i++ {
+			n := min(max(plan[i%len(plan)], 1), len(in))
+			if !yield(in[:n]) {
+				return
+			}
+			in = in[n:]
+		}
 	}
-	var out [][]byte
-	for i := 0; len(in) > 0; i++ {
-		n := min(max(plan[i%len(plan)], 1), len(in))
-		out = append(out, in[:n])
-		in = in[n:]
-	}
-	return out
 }
 
 // GenBytes draws arbitrary byte strings.

@@ -86,7 +86,7 @@ func (s RequestSpec) build() (*handshake.ClientRequest, *url.URL, handshake.Head
 // readHead feeds head under plan and returns the reader's outcome, the
 // bytes after the head, and a description of the error.
 func readHead(r *handshake.HeadReader, in []byte, plan []int) (done bool, rest string, errText string) {
-	for _, chunk := range Split(in, plan) {
+	for chunk := range Split(in, plan) {
 		tail, ok, err := r.Feed(chunk)
 		if err != nil {
 			return false, "", err.Error()

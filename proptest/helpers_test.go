@@ -77,7 +77,7 @@ func Parse(c RefConfig, in []byte, plan []int) RefResult {
 		}
 		coverage.Unlock()
 	}()
-	for _, chunk := range Split(append([]byte(nil), in...), plan) {
+	for chunk := range Split(append([]byte(nil), in...), plan) {
 		for {
 			ev, n, err := p.Next(chunk)
 			states[p.State()] = true

@@ -21,7 +21,7 @@ func runSession(c wsconn.Config, in []byte, plan []int) string {
 	var log strings.Builder
 	var msg []byte
 	var sent []byte
-	for _, chunk := range Split(append([]byte(nil), in...), plan) {
+	for chunk := range Split(append([]byte(nil), in...), plan) {
 		for {
 			ev, n, err := s.Next(chunk)
 			chunk = chunk[n:]

@@ -68,7 +68,7 @@ func firstInvalid(p []byte) int {
 func feed(p []byte, plan []int) (int, bool) {
 	var v wsframe.UTF8Validator
 	off := 0
-	for _, chunk := range Split(p, plan) {
+	for chunk := range Split(p, plan) {
 		if n, ok := v.Feed(chunk); !ok {
 			return off + n, false
 		}
