@@ -74,7 +74,8 @@ type Conn struct {
 	wmu     sync.Mutex    // one frame at a time on the wire
 	msgLock chan struct{} // held by a data message being written (fragments)
 	wbuf    []byte
-	bufs    net.Buffers
+	bufArr  [2][]byte   // header and payload of a frame sent with one writev
+	bufs    net.Buffers // over bufArr
 
 	msg        []byte // message assembly for ReadMessage and Run
 	assembling bool   // ReadMessage is assembling msg: large payloads may be read into it directly
@@ -496,8 +497,13 @@ func (c *Conn) writeFrame(op wsframe.Opcode, fin bool, p []byte) error {
 		if err != nil {
 			return c.writePendingOnly(pending, err)
 		}
-		c.bufs = append(c.bufs[:0], c.wbuf, p)
+		// WriteTo consumes the net.Buffers it is called on: point it at
+		// the connection's array again for every frame (nothing allocated
+		// per frame), and drop the reference to p afterwards.
+		c.bufArr = [2][]byte{c.wbuf, p}
+		c.bufs = c.bufArr[:]
 		_, err = c.bufs.WriteTo(c.nc)
+		c.bufArr[1] = nil
 		return err
 	}
 	c.wbuf, err = c.s.AppendFrame(c.wbuf, op, fin, p)
@@ -513,8 +519,10 @@ func (c *Conn) writeFrame(op wsframe.Opcode, fin bool, p []byte) error {
 }
 
 // maxKeptWriteBuffer bounds the write buffer a connection keeps between
-// frames.
-const maxKeptWriteBuffer = 64 << 10
+// frames: a client reuses its masked copy for messages up to 1 MiB (and
+// room for the header, queued replies and append's rounding up), and
+// allocates for larger ones.
+const maxKeptWriteBuffer = 1<<20 + 64<<10
 
 // writePendingOnly still sends queued replies when a frame was refused.
 func (c *Conn) writePendingOnly(pending bool, err error) error {

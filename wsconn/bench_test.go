@@ -1,0 +1,99 @@
+package wsconn_test
+
+import (
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/wsfsm/wsfsm/wsconn"
+	"github.com/wsfsm/wsfsm/wsframe"
+)
+
+// connPair returns a client and a server Conn over a loopback TCP
+// connection (the handshake is not part of the measure).
+func connPair(b testing.TB) (client, srv *wsconn.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, _ := ln.Accept()
+		accepted <- nc
+	}()
+	cc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := <-accepted
+	if sc == nil {
+		b.Fatal("accept failed")
+	}
+	client = wsconn.NewConn(cc, wsframe.RoleClient, "", nil, wsconn.Options{})
+	srv = wsconn.NewConn(sc, wsframe.RoleServer, "", nil, wsconn.Options{})
+	b.Cleanup(func() { client.CloseNow(); srv.CloseNow() })
+	return client, srv
+}
+
+// BenchmarkEcho is one round trip of a message through a server Conn that
+// echoes it (ReadMessage, WriteMessage), over loopback TCP; the client is a
+// Conn too. allocs/op counts both ends: a message costs none.
+func BenchmarkEcho(b *testing.B) {
+	for _, size := range []int{16, 128, 4 << 10, 64 << 10} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			client, srv := connPair(b)
+			go func() {
+				for {
+					op, p, err := srv.ReadMessage()
+					if err != nil || srv.WriteMessage(op, p) != nil {
+						return
+					}
+				}
+			}()
+			msg := make([]byte, size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := client.WriteMessage(wsframe.OpBinary, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, p, err := client.ReadMessage(); err != nil || len(p) != size {
+					b.Fatal(len(p), err)
+				}
+			}
+		})
+	}
+}
+
+// A message costs no allocation at either end in steady state: not the
+// read buffer, the message, the write buffer nor the writev list.
+func TestEchoAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	for _, size := range []int{128, 4 << 10, 64 << 10} {
+		client, srv := connPair(t)
+		go func() {
+			for {
+				op, p, err := srv.ReadMessage()
+				if err != nil || srv.WriteMessage(op, p) != nil {
+					return
+				}
+			}
+		}()
+		msg := make([]byte, size)
+		echo := func() {
+			if err := client.WriteMessage(wsframe.OpBinary, msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, p, err := client.ReadMessage(); err != nil || len(p) != size {
+				t.Fatal(len(p), err)
+			}
+		}
+		echo() // buffers reach their size
+		if allocs := testing.AllocsPerRun(200, echo); allocs != 0 {
+			t.Errorf("%d-byte messages: %v allocations per round trip", size, allocs)
+		}
+	}
+}
