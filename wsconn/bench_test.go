@@ -9,9 +9,10 @@ import (
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
-// connPair returns a client and a server Conn over a loopback TCP
-// connection (the handshake is not part of the measure).
-func connPair(b testing.TB) (client, srv *wsconn.Conn) {
+// echoPair returns a client Conn over loopback TCP whose peer is a server
+// Conn that echoes every message (ReadMessage, WriteMessage) on a goroutine
+// of its own. The handshake is not part of the measure.
+func echoPair(b testing.TB) *wsconn.Conn {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -30,10 +31,18 @@ func connPair(b testing.TB) (client, srv *wsconn.Conn) {
 	if sc == nil {
 		b.Fatal("accept failed")
 	}
-	client = wsconn.NewConn(cc, wsframe.RoleClient, "", nil, wsconn.Options{})
-	srv = wsconn.NewConn(sc, wsframe.RoleServer, "", nil, wsconn.Options{})
+	client := wsconn.NewConn(cc, wsframe.RoleClient, "", nil, wsconn.Options{})
+	srv := wsconn.NewConn(sc, wsframe.RoleServer, "", nil, wsconn.Options{})
 	b.Cleanup(func() { client.CloseNow(); srv.CloseNow() })
-	return client, srv
+	go func() {
+		for {
+			op, p, err := srv.ReadMessage()
+			if err != nil || srv.WriteMessage(op, p) != nil {
+				return
+			}
+		}
+	}()
+	return client
 }
 
 // BenchmarkEcho is one round trip of a message through a server Conn that
@@ -42,15 +51,7 @@ func connPair(b testing.TB) (client, srv *wsconn.Conn) {
 func BenchmarkEcho(b *testing.B) {
 	for _, size := range []int{16, 128, 4 << 10, 64 << 10} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
-			client, srv := connPair(b)
-			go func() {
-				for {
-					op, p, err := srv.ReadMessage()
-					if err != nil || srv.WriteMessage(op, p) != nil {
-						return
-					}
-				}
-			}()
+			client := echoPair(b)
 			msg := make([]byte, size)
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
@@ -73,15 +74,7 @@ func TestEchoAllocatesNothing(t *testing.T) {
 		t.Skip("allocation counts differ under the race detector")
 	}
 	for _, size := range []int{128, 4 << 10, 64 << 10} {
-		client, srv := connPair(t)
-		go func() {
-			for {
-				op, p, err := srv.ReadMessage()
-				if err != nil || srv.WriteMessage(op, p) != nil {
-					return
-				}
-			}
-		}()
+		client := echoPair(t)
 		msg := make([]byte, size)
 		echo := func() {
 			if err := client.WriteMessage(wsframe.OpBinary, msg); err != nil {
