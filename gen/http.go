@@ -50,7 +50,7 @@ var headActions = []action{
 	{Name: "name", TakesPos: true, Doc: "ends a header name"},
 	{Name: "value", TakesPos: true, Doc: "ends a header value (trailing whitespace is trimmed)"},
 	{Name: "emptyValue", TakesPos: true, Doc: "records an empty header value"},
-	{Name: "endLine", TakesPos: true, CanFail: true, Doc: "ends a line at its LF; fails with ErrLineTooLong"},
+	{Name: "endLine", TakesPos: true, Doc: "ends a line at its LF: the next one starts after it (Feed bounds each line's length)"},
 	{Name: "field", TakesPos: true, CanFail: true, Doc: "completes a header field; fails with ErrTooManyHeaders"},
 }
 

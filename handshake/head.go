@@ -69,6 +69,11 @@ func NewResponseReader(l Limits) *HeadReader {
 // Feed reads a chunk. It returns done once the head is complete, with rest
 // holding the bytes of chunk after the head (the start of the frames).
 // Incomplete input is not an error: feed more. Errors are sticky.
+//
+// Every limit fails at the same byte however the head is split: the first
+// byte past the head-size limit, or the first byte that makes a line longer
+// than the line limit. The machine never steps over either, so a line too
+// long is reported as such even if a syntax error would follow in it.
 func (r *HeadReader) Feed(chunk []byte) (rest []byte, done bool, err error) {
 	if r.err != nil {
 		return nil, false, r.err
@@ -77,21 +82,34 @@ func (r *HeadReader) Feed(chunk []byte) (rest []byte, done bool, err error) {
 		return chunk, true, nil
 	}
 	take := min(len(chunk), r.lim.MaxHeadSize-len(r.buf))
-	r.base = len(r.buf)
+	start := len(r.buf)
 	r.buf = append(r.buf, chunk[:take]...)
-	n, rule := r.step(r.buf[r.base:])
-	r.steps += n
-	switch {
-	case rule != 0:
-		r.err = &Error{Rule: rule, Detail: r.near(r.base + n)}
-	case r.Done():
-		return chunk[n:], true, nil
-	case take < len(chunk) || len(r.buf) >= r.lim.MaxHeadSize:
-		r.err = fail(ErrHeadTooLarge, "more than %d bytes", r.lim.MaxHeadSize)
-	case len(r.buf)-r.lineStart > r.lim.MaxLineLength:
-		r.err = fail(ErrLineTooLong, "more than %d bytes", r.lim.MaxLineLength)
+	pos := start
+	for {
+		// The current line may run up to (not including) lineEnd.
+		lineEnd := r.lineStart + r.lim.MaxLineLength
+		r.base = pos
+		n, rule := r.step(r.buf[pos:min(len(r.buf), lineEnd)])
+		pos += n
+		r.steps += n
+		switch {
+		case rule != 0:
+			r.err = &Error{Rule: rule, Detail: r.near(pos)}
+			return nil, false, r.err
+		case r.Done():
+			return chunk[pos-start:], true, nil
+		case pos == len(r.buf):
+			if take < len(chunk) || len(r.buf) >= r.lim.MaxHeadSize {
+				r.err = fail(ErrHeadTooLarge, "more than %d bytes", r.lim.MaxHeadSize)
+			}
+			return nil, false, r.err
+		case r.lineStart+r.lim.MaxLineLength <= pos:
+			// pos is the first byte beyond the limit, and the line goes on.
+			r.err = fail(ErrLineTooLong, "more than %d bytes, at byte %d", r.lim.MaxLineLength, pos)
+			return nil, false, r.err
+		}
+		// A line ended in what was stepped: the next may go further.
 	}
-	return nil, false, r.err
 }
 
 // near quotes the input around offset i for an error message.
@@ -138,14 +156,7 @@ func (r *HeadReader) emptyValue(n int) {
 	r.fields = append(r.fields, fieldSpan{r.nameSpan, span{r.base + n, r.base + n}})
 }
 
-func (r *HeadReader) endLine(n int) Rule {
-	end := r.base + n + 1
-	if end-r.lineStart > r.lim.MaxLineLength {
-		return ErrLineTooLong
-	}
-	r.lineStart = end
-	return 0
-}
+func (r *HeadReader) endLine(n int) { r.lineStart = r.base + n + 1 }
 
 func (r *HeadReader) field(int) Rule {
 	if len(r.fields) > r.lim.MaxHeaders {

@@ -438,8 +438,8 @@ type headActions interface {
 	value(n int)
 	// emptyValue records an empty header value.
 	emptyValue(n int)
-	// endLine ends a line at its LF; fails with ErrLineTooLong.
-	endLine(n int) Rule
+	// endLine ends a line at its LF: the next one starts after it (Feed bounds each line's length).
+	endLine(n int)
 	// field completes a header field; fails with ErrTooManyHeaders.
 	field(n int) Rule
 }
@@ -589,10 +589,7 @@ func (p *HeadReader) step(data []byte) (n int, rule Rule) {
 		case requestHeadLineLF:
 			if c == 0x0A {
 				// 0x0A
-				if r := p.endLine(n); r != 0 {
-					p.state = state
-					return n, r
-				}
+				p.endLine(n)
 				state = requestHeadFieldStart
 			} else {
 				// 0x00-0x09,0x0B-0xFF
@@ -682,10 +679,7 @@ func (p *HeadReader) step(data []byte) (n int, rule Rule) {
 		case requestHeadFieldLF:
 			if c == 0x0A {
 				// 0x0A
-				if r := p.endLine(n); r != 0 {
-					p.state = state
-					return n, r
-				}
+				p.endLine(n)
 				if r := p.field(n); r != 0 {
 					p.state = state
 					return n, r
@@ -699,10 +693,7 @@ func (p *HeadReader) step(data []byte) (n int, rule Rule) {
 		case requestHeadEndLF:
 			if c == 0x0A {
 				// 0x0A
-				if r := p.endLine(n); r != 0 {
-					p.state = state
-					return n, r
-				}
+				p.endLine(n)
 				p.state = requestHeadDone
 				return n + 1, 0
 			} else {
@@ -870,10 +861,7 @@ func (p *HeadReader) step(data []byte) (n int, rule Rule) {
 		case responseHeadLineLF:
 			if c == 0x0A {
 				// 0x0A
-				if r := p.endLine(n); r != 0 {
-					p.state = state
-					return n, r
-				}
+				p.endLine(n)
 				state = responseHeadFieldStart
 			} else {
 				// 0x00-0x09,0x0B-0xFF
@@ -963,10 +951,7 @@ func (p *HeadReader) step(data []byte) (n int, rule Rule) {
 		case responseHeadFieldLF:
 			if c == 0x0A {
 				// 0x0A
-				if r := p.endLine(n); r != 0 {
-					p.state = state
-					return n, r
-				}
+				p.endLine(n)
 				if r := p.field(n); r != 0 {
 					p.state = state
 					return n, r
@@ -980,10 +965,7 @@ func (p *HeadReader) step(data []byte) (n int, rule Rule) {
 		case responseHeadEndLF:
 			if c == 0x0A {
 				// 0x0A
-				if r := p.endLine(n); r != 0 {
-					p.state = state
-					return n, r
-				}
+				p.endLine(n)
 				p.state = responseHeadDone
 				return n + 1, 0
 			} else {

@@ -127,13 +127,24 @@ func TestBadHeads(t *testing.T) {
 		{"too many headers", big, ErrTooManyHeaders, 431},
 		{"head too large", "GET / HTTP/1.1\r\nX-A: " + strings.Repeat("b", 4000) + "\r\nX-B: " + strings.Repeat("b", 4000) + "\r\nX-C: " + strings.Repeat("b", 1000) + "\r\n\r\n", ErrHeadTooLarge, 431},
 		{"line too long", "GET / HTTP/1.1\r\nX-A: " + strings.Repeat("b", 5000), ErrLineTooLong, 431},
+		// Found by FuzzRequestHead: the limit is crossed before the NUL, so
+		// the line is too long however the bytes arrive.
+		{"line too long, then a NUL", "GET / HTTP/1.1\r\nX-A: " + strings.Repeat("b", 4100) + "\x00\r\n\r\n", ErrLineTooLong, 431},
 	}
 	for _, c := range cases {
+		var first string
 		for _, n := range []int{1, 7, len(c.in)} {
 			_, _, err := readAll(c.in, n, Limits{})
 			var he *Error
 			if !errors.As(err, &he) || he.Rule != c.rule || he.Status() != c.status {
 				t.Errorf("%s (chunks of %d): got %v, want %v (%d)", c.name, n, err, c.rule, c.status)
+				continue
+			}
+			// The same error, detail and position included, for every split.
+			if first == "" {
+				first = err.Error()
+			} else if err.Error() != first {
+				t.Errorf("%s (chunks of %d): %q, with chunks of 1: %q", c.name, n, err, first)
 			}
 		}
 	}
