@@ -23,7 +23,8 @@ func Example() {
 		for {
 			ev, n, err := p.Next(chunk)
 			if err != nil {
-				fmt.Println("error:", err, "close code", wsframe.CloseProtocolError)
+				code, _ := wsframe.CodeOf(err)
+				fmt.Println("error:", err, "close code", code)
 				return
 			}
 			chunk = chunk[n:]
