@@ -6,7 +6,7 @@
 // libraries are interleaved in every round (the order rotates), and each
 // figure is the median of the rounds. Loopback only.
 //
-//	go -C bench run ./cmd/compare          # 3 rounds, under 10 minutes
+//	go -C bench run ./cmd/compare          # 5 rounds, under 10 minutes
 //	go -C bench run ./cmd/compare -quick   # 1 round, under 2 minutes
 package main
 
@@ -75,7 +75,7 @@ type loadResult struct {
 
 func main() {
 	quick := flag.Bool("quick", false, "one short round (under 2 minutes)")
-	rounds := flag.Int("rounds", 3, "rounds (at least 3 for the published table)")
+	rounds := flag.Int("rounds", 5, "rounds (at least 3 for the published table)")
 	out := flag.String("out", "RESULTS.md", "where to write the results")
 	charts := flag.String("charts", "charts", "directory for the SVG charts")
 	flag.Parse()
@@ -150,7 +150,7 @@ func main() {
 	cmdline := "go -C bench run ./cmd/compare"
 	if *quick {
 		cmdline += " -quick"
-	} else if *rounds != 3 {
+	} else if *rounds != 5 {
 		cmdline += fmt.Sprintf(" -rounds %d", *rounds)
 	}
 	if err := os.MkdirAll(*charts, 0o755); err != nil {
@@ -320,6 +320,32 @@ func writeReport(values map[string]map[string][]float64, rounds int, cmdline, du
 	b.WriteString("wsframe unmasks in place and hands out slices of the input, gobwas reads the payload into the caller's buffer. ")
 	b.WriteString("Echo servers: `bench/servers/*`, each written as its library's examples do it, no compression, 16 MiB read limit. ")
 	b.WriteString("Load: `bench/cmd/load`, raw masked frames on `net.Conn`, the same for every server.\n")
+	// The spread says how much of a difference the noise of this machine
+	// can explain.
+	b.WriteString("\n## Every round\n\nThe value of each round, in the order run, per row and library: a ratio is only worth what the spread of its two values leaves of it.\n\n")
+	b.WriteString("| metric |")
+	for _, l := range libs {
+		fmt.Fprintf(&b, " %s |", l)
+	}
+	b.WriteString("\n|---|")
+	for range libs {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, m := range metrics {
+		fmt.Fprintf(&b, "| %s |", m.title)
+		for _, l := range libs {
+			var vs []string
+			for _, v := range values[m.key][l] {
+				vs = append(vs, format(v))
+			}
+			if len(vs) == 0 {
+				vs = []string{"—"}
+			}
+			fmt.Fprintf(&b, " %s |", strings.Join(vs, " · "))
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
 }
 
