@@ -260,6 +260,14 @@ func format(v float64) string {
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
+// tableHead writes the head of a Markdown table: the given columns, then
+// one per library.
+func tableHead(b *strings.Builder, columns ...string) {
+	cols := append(columns, libs...)
+	b.WriteString("| " + strings.Join(cols, " | ") + " |\n|")
+	b.WriteString(strings.Repeat("---|", len(cols)) + "\n")
+}
+
 func writeReport(values map[string]map[string][]float64, rounds int, cmdline, dur string, idleConns int, took time.Duration, charts string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# wsfsm against its peers\n\nMachine: %s.  \n", machine())
@@ -267,15 +275,7 @@ func writeReport(values map[string]map[string][]float64, rounds int, cmdline, du
 		cmdline, rounds, dur, idleConns, took.Round(time.Second), time.Now().UTC().Format("2006-01-02"))
 	b.WriteString("Each cell is the median over the rounds, then the ratio to the best library on that row ")
 	b.WriteString("(1.00 is the best; for rates higher is better, for times and memory lower is better, so the ratio is value/best either way and reads as \"how far from the best\").\n\n")
-	b.WriteString("| metric | unit |")
-	for _, l := range libs {
-		fmt.Fprintf(&b, " %s |", l)
-	}
-	b.WriteString("\n|---|---|")
-	for range libs {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
+	tableHead(&b, "metric", "unit")
 	for _, m := range metrics {
 		med := map[string]float64{}
 		best := math.NaN()
@@ -323,15 +323,7 @@ func writeReport(values map[string]map[string][]float64, rounds int, cmdline, du
 	// The spread says how much of a difference the noise of this machine
 	// can explain.
 	b.WriteString("\n## Every round\n\nThe value of each round, in the order run, per row and library: a ratio is only worth what the spread of its two values leaves of it.\n\n")
-	b.WriteString("| metric |")
-	for _, l := range libs {
-		fmt.Fprintf(&b, " %s |", l)
-	}
-	b.WriteString("\n|---|")
-	for range libs {
-		b.WriteString("---|")
-	}
-	b.WriteString("\n")
+	tableHead(&b, "metric")
 	for _, m := range metrics {
 		fmt.Fprintf(&b, "| %s |", m.title)
 		for _, l := range libs {
