@@ -49,18 +49,14 @@ var metrics = append(decodeMetrics(), []metric{
 	{"idle", "server memory per idle connection", "KiB", false},
 }...)
 
-// decodeSizes names the frame sizes of the decoding benchmarks as they
-// appear in the benchmark names, and decodeModes how the stream is fed.
-var (
-	decodeSizes = []string{"16B", "125B", "1KiB", "64KiB", "1MiB"}
-	decodeModes = map[string]string{"whole": "in one buffer", "4KiB": "in 4 KiB chunks"}
-)
-
+// decodeMetrics are the rows of the decoding benchmarks, one per frame size
+// and way of feeding the stream, keyed by the names the benchmarks use.
 func decodeMetrics() []metric {
+	modes := []struct{ name, words string }{{"whole", "in one buffer"}, {"4KiB", "in 4 KiB chunks"}}
 	var out []metric
-	for _, size := range decodeSizes {
-		for _, mode := range []string{"whole", "4KiB"} {
-			out = append(out, metric{"decode" + size + mode, "decode " + size + " frames " + decodeModes[mode], "ns/frame", false})
+	for _, size := range []string{"16B", "125B", "1KiB", "64KiB", "1MiB"} {
+		for _, mode := range modes {
+			out = append(out, metric{"decode" + size + mode.name, "decode " + size + " frames " + mode.words, "ns/frame", false})
 		}
 	}
 	return out
