@@ -90,6 +90,32 @@ func TestCheckCatchesBrokenMachines(t *testing.T) {
 			m.State("End", "").StopHere().Otherwise("A")
 			return m
 		}, []string{"state End", "stop state has transitions"}},
+		{"fallible action to an undeclared state", func() *Machine {
+			m := parity()
+			m.Fallible("flip", "Nowhere")
+			return m
+		}, []string{"action flip fails to undeclared state Nowhere"}},
+		{"fallible action to a live state", func() *Machine {
+			m := parity()
+			m.Fallible("flip", "Even")
+			return m
+		}, []string{"action flip fails to Even, which is not an error state"}},
+		{"fallible action never run", func() *Machine {
+			m := parity()
+			m.Fallible("count", "Bad")
+			return m
+		}, []string{"action count is declared fallible but no transition runs it"}},
+		{"fallible twice", func() *Machine {
+			m := limited()
+			m.Fallible("count", "Bad")
+			return m
+		}, []string{"action count declared fallible twice"}},
+		{"error state reached only by an undeclared failure", func() *Machine {
+			m := New("M", "")
+			m.State("A", "").Accept().Otherwise("A", "count")
+			m.Fail("TooMany", "Limit", "")
+			return m
+		}, []string{"state TooMany", "unreachable"}},
 		{"bulk with byte transitions", func() *Machine {
 			m := New("M", "")
 			m.State("A", "").Accept().Otherwise("Body")
@@ -109,6 +135,46 @@ func TestCheckCatchesBrokenMachines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// limited counts bytes with an action that fails at a limit: its error
+// state has no byte transition into it, only the failure.
+func limited() *Machine {
+	m := New("Limited", "counts bytes up to a limit")
+	m.State("Count", "").Accept().
+		On(Bytes(0xFF), "Bad").
+		Otherwise("Count", "count", "keep")
+	m.Fail("Bad", "NoFF", "0xFF is never allowed")
+	m.Fail("TooMany", "Limit", "the count passed the limit")
+	m.Fallible("count", "TooMany")
+	return m
+}
+
+// A failing action is a transition of the model: its error state is
+// reachable through it, Failures names it, and the picture draws it.
+func TestFallibleActionsAreTransitions(t *testing.T) {
+	m := limited()
+	if err := m.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if to, ok := m.FailState("count"); !ok || to != "TooMany" {
+		t.Errorf("FailState(count) = %q, %v", to, ok)
+	}
+	if _, ok := m.FailState("keep"); ok {
+		t.Error("keep cannot fail")
+	}
+	tr, _ := m.Lookup("Count").Next('a')
+	if got := m.Failures(tr.Actions); len(got) != 1 || got[0] != (Failure{Action: "count", To: "TooMany"}) {
+		t.Errorf("Failures = %+v", got)
+	}
+	d := m.Dot()
+	want := `Count -> TooMany [style=dotted, color=red, label="0x00-0xFE / count fails"];`
+	if !strings.Contains(d, want) {
+		t.Errorf("DOT lacks %q:\n%s", want, d)
+	}
+	if strings.Contains(d, "keep fails") {
+		t.Errorf("DOT draws a failure of keep:\n%s", d)
 	}
 }
 

@@ -158,12 +158,7 @@ func (r *HeadReader) emptyValue(n int) {
 
 func (r *HeadReader) endLine(n int) { r.lineStart = r.base + n + 1 }
 
-func (r *HeadReader) field(int) Rule {
-	if len(r.fields) > r.lim.MaxHeaders {
-		return ErrTooManyHeaders
-	}
-	return 0
-}
+func (r *HeadReader) field(int) bool { return len(r.fields) <= r.lim.MaxHeaders }
 
 func (r *HeadReader) str(s span) string { return string(r.buf[s.start:s.end]) }
 

@@ -204,3 +204,23 @@ func TestResponseHead(t *testing.T) {
 		}
 	}
 }
+
+// Too many headers is a transition of the machine like a syntax error: the
+// reader is in the error state afterwards, and that state is dead by
+// construction (with the sticky error cleared, it still consumes nothing).
+func TestTooManyHeadersIsADeadErrorState(t *testing.T) {
+	head := "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"
+	r := NewRequestReader(Limits{MaxHeaders: 2})
+	_, _, err := r.Feed([]byte(head))
+	if !errors.Is(err, ErrTooManyHeaders) {
+		t.Fatalf("error %v, want ErrTooManyHeaders", err)
+	}
+	if r.State() != "RequestHead.TooManyHeaders" {
+		t.Errorf("state after the error: %s", r.State())
+	}
+	steps := r.Steps()
+	r.err = nil
+	if _, done, err := r.Feed([]byte("\r\n\r\n")); !errors.Is(err, ErrTooManyHeaders) || done || r.Steps() != steps {
+		t.Errorf("with the error cleared: done %v, error %v, %d more steps", done, err, r.Steps()-steps)
+	}
+}
