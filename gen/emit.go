@@ -163,7 +163,7 @@ func emitStepper(sp stepper) ([]byte, error) {
 	// The rule each error state reports, for step to stay dead in one.
 	f.Commentf("%sRules holds the rule each error state reports, indexed by state; 0 for", strings.TrimSuffix(sp.names, "Names"))
 	f.Comment("the states that are not errors.")
-	f.Var().Id(strings.TrimSuffix(sp.names, "Names")+"Rules").Op("=").Index(jen.Lit(len(all))).Id("Rule").ValuesFunc(func(g *jen.Group) {
+	f.Var().Id(strings.TrimSuffix(sp.names, "Names") + "Rules").Op("=").Index(jen.Lit(len(all))).Id("Rule").ValuesFunc(func(g *jen.Group) {
 		for _, r := range all {
 			if r.s.IsError() {
 				g.Line().Id(stateConst(r.m, r.s)).Op(":").Id("Err" + r.s.Rule)
@@ -275,7 +275,7 @@ func emitStepper(sp stepper) ([]byte, error) {
 	f.Comment("reports the state's rule again: the machine is dead.")
 	f.Func().Params(jen.Id("p").Op("*").Id(sp.recv)).Id("step").Params(jen.Id("data").Index().Byte()).
 		Params(jen.Id("n").Int(), jen.Id("rule").Id("Rule")).BlockFunc(func(g *jen.Group) {
-		g.If(jen.Id("r").Op(":=").Id(strings.TrimSuffix(sp.names, "Names") + "Rules").Index(jen.Id("p").Dot("state")), jen.Id("r").Op("!=").Lit(0)).Block(
+		g.If(jen.Id("r").Op(":=").Id(strings.TrimSuffix(sp.names, "Names")+"Rules").Index(jen.Id("p").Dot("state")), jen.Id("r").Op("!=").Lit(0)).Block(
 			jen.Return(jen.Lit(0), jen.Id("r")),
 		)
 		g.Id("state").Op(":=").Id("p").Dot("state")
