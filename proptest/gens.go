@@ -457,16 +457,19 @@ var Defects = [][]byte{
 // (U+007F, U+0080, U+07FF, U+0800, U+FFFF, U+10000, U+10FFFF) and the
 // neighbours of the surrogate range. Text(runes) is valid UTF-8. Runes, not
 // bytes, so that a failing text shrinks rune by rune.
-func GenRunes() gopter.Gen {
+func GenRunes() gopter.Gen { return gen.SliceOf(genRune()) }
+
+// genRune draws one rune of GenRunes.
+func genRune() gopter.Gen {
 	edges := []rune{0x7F, 0x80, 0x7FF, 0x800, 0xD7FF, 0xE000, 0xFFFD, 0xFFFF, 0x10000, 0x10FFFF}
-	return gen.SliceOf(gen.Weighted([]gen.WeightedGen{
+	return gen.Weighted([]gen.WeightedGen{
 		{Weight: 40, Gen: gen.Int32Range(0x20, 0x7E)},
 		{Weight: 10, Gen: gen.Int32Range(0x80, 0x7FF)},
 		{Weight: 10, Gen: gen.Int32Range(0x800, 0xD7FF)},
 		{Weight: 5, Gen: gen.Int32Range(0xE000, 0xFFFF)},
 		{Weight: 10, Gen: gen.Int32Range(0x10000, 0x10FFFF)},
 		{Weight: 5, Gen: gen.IntRange(0, len(edges)-1).Map(func(i int) rune { return edges[i] })},
-	}))
+	})
 }
 
 // Text encodes runes as UTF-8.
