@@ -302,7 +302,7 @@ func GenRawFrames() gopter.Gen {
 		"Shape": gen.Weighted([]gen.WeightedGen{
 			{Weight: 4, Gen: gen.Const(ShapeAsDrawn)},
 			{Weight: 8, Gen: gen.Const(ShapeWellFormed)},
-			{Weight: 4, Gen: gen.UInt8Range(ShapeReservedOpcode, shapes-1)},
+			{Weight: 8, Gen: gen.UInt8Range(ShapeReservedOpcode, shapes-1)},
 		}),
 		"B0": gen.Weighted([]gen.WeightedGen{
 			{Weight: 3, Gen: gen.IntRange(0, len(edges0)-1).Map(func(i int) uint8 { return edges0[i] })},
