@@ -448,6 +448,8 @@ var Defects = [][]byte{
 	{0xF5, 0x80, 0x80, 0x80}, // lead byte above F4
 	{0xE2, 0x82, 'a'},        // truncated, then ASCII
 	{0xF0, 0x9F, 0x94},       // truncated 4-byte: invalid if anything follows, else incomplete
+	{0xE2, 0x82},             // truncated 3-byte, likewise
+	{0xC3},                   // truncated 2-byte, likewise
 	{0x80},                   // stray continuation
 	{0xFF},                   // never valid
 	{0xC3, 0x28},             // lead without continuation

@@ -244,7 +244,7 @@ func genDataMsg() gopter.Gen {
 		"Text":   gen.Weighted([]gen.WeightedGen{{Weight: 3, Gen: gen.Const(true)}, {Weight: 2, Gen: gen.Const(false)}}),
 		"Runes":  gen.Weighted([]gen.WeightedGen{{Weight: 6, Gen: sliceUpTo(60, genRune())}, {Weight: 1, Gen: sliceUpTo(3000, genRune())}}),
 		"Broken": gen.Weighted([]gen.WeightedGen{{Weight: 1, Gen: gen.Const(true)}, {Weight: 4, Gen: gen.Const(false)}}),
-		"At":     gen.IntRange(0, 60),
+		"At":     gen.Weighted([]gen.WeightedGen{{Weight: 3, Gen: gen.IntRange(0, 60)}, {Weight: 1, Gen: gen.Const(1 << 20)}}), // 1<<20: at the end
 		"Defect": gen.IntRange(0, len(Defects)-1),
 		"Len": gen.Weighted([]gen.WeightedGen{
 			{Weight: 8, Gen: gen.IntRange(0, 300)},
