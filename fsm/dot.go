@@ -11,7 +11,8 @@ import (
 // dashed. Edge labels are the
 // byte set, then the actions after a slash. A failing action is a red dotted
 // edge to its error state, labelled like the transition that runs it with
-// "fails" after the action. Output is deterministic.
+// "fails" after the action; a limit, a red dotted edge from "any state".
+// Output is deterministic.
 func (m *Machine) Dot() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "digraph %s {\n", m.Name)
@@ -48,6 +49,14 @@ func (m *Machine) Dot() string {
 			fmt.Fprintf(&b, "\t%s -> %s [style=dashed, label=%q];\n", s.Name, s.Bulk.Exit,
 				edgeLabel(s.Bulk.Counter+" = 0", s.Bulk.Actions))
 			m.dotFailures(&b, s, s.Bulk.Counter+" = 0", s.Bulk.Actions)
+		}
+	}
+	if len(m.limits) > 0 {
+		// A limit can stop the machine in any live state: one edge from
+		// a stand-in for them all, rather than one from every state.
+		b.WriteString("\t__any [shape=plaintext, label=\"any state\"];\n")
+		for _, l := range m.limits {
+			fmt.Fprintf(&b, "\t__any -> %s [style=dotted, color=red, label=%q];\n", l.To, l.Note)
 		}
 	}
 	b.WriteString("}\n")

@@ -29,7 +29,17 @@ type Machine struct {
 	states   []*State
 	byName   map[string]*State
 	fallible map[string]string // action → error state entered when it fails
-	errs     []error           // problems found while declaring
+	limits   []Limit
+	errs     []error // problems found while declaring
+}
+
+// Limit is a failure the code driving the machine detects outside its
+// transitions, in whatever live state the machine is (a byte budget over
+// the whole input, a line too long): the machine then enters the error
+// state To. Note says what was exceeded.
+type Limit struct {
+	To   string
+	Note string
 }
 
 // State is one state of a Machine.
@@ -94,6 +104,21 @@ func (m *Machine) Fallible(action, errorState string) {
 	}
 	m.fallible[action] = errorState
 }
+
+// Limit declares that the driver may stop the machine in any state that is
+// not an error or stop state, entering errorState (declared with Fail);
+// note says what was exceeded.
+func (m *Machine) Limit(errorState, note string) {
+	for _, l := range m.limits {
+		if l.To == errorState {
+			m.errs = append(m.errs, fmt.Errorf("%s: limit %s declared twice", m.Name, errorState))
+		}
+	}
+	m.limits = append(m.limits, Limit{To: errorState, Note: note})
+}
+
+// Limits lists the limits in declaration order.
+func (m *Machine) Limits() []Limit { return m.limits }
 
 // FailState returns the error state the machine enters when action fails,
 // and whether action can fail at all.
@@ -246,7 +271,8 @@ func (m *Machine) Actions() []string {
 //   - a state from which no accepting state can be reached (error states
 //     are exempt: they are where the machine stops by design);
 //   - a fallible action whose error state is undeclared or not an error
-//     state, or that no transition runs.
+//     state, or that no transition runs; a limit whose error state is
+//     undeclared or not an error state.
 func (m *Machine) Check() error {
 	errs := append([]error(nil), m.errs...)
 	bad := func(s *State, format string, a ...any) {
@@ -283,6 +309,15 @@ func (m *Machine) Check() error {
 		}
 		if !run[a] {
 			errs = append(errs, fmt.Errorf("%s: action %s is declared fallible but no transition runs it", m.Name, a))
+		}
+	}
+	for _, l := range m.limits {
+		to := m.byName[l.To]
+		switch {
+		case to == nil:
+			errs = append(errs, fmt.Errorf("%s: limit to undeclared state %s", m.Name, l.To))
+		case !to.IsError():
+			errs = append(errs, fmt.Errorf("%s: limit to %s, which is not an error state", m.Name, to.Name))
 		}
 	}
 	for _, s := range m.states {
@@ -344,9 +379,17 @@ func (m *Machine) Check() error {
 }
 
 // successors lists the states s can move to: its transitions' targets, its
-// bulk exit, and the error states of the actions that can fail on the way.
+// bulk exit, the error states of the actions that can fail on the way, and
+// the limits' error states when s is live.
 func (m *Machine) successors(s *State) []*State {
 	var out []*State
+	if !s.IsError() && !s.Stop {
+		for _, l := range m.limits {
+			if to := m.byName[l.To]; to != nil {
+				out = append(out, to)
+			}
+		}
+	}
 	add := func(name string, actions []string) {
 		if to := m.byName[name]; to != nil {
 			out = append(out, to)

@@ -116,6 +116,22 @@ func TestCheckCatchesBrokenMachines(t *testing.T) {
 			m.Fail("TooMany", "Limit", "")
 			return m
 		}, []string{"state TooMany", "unreachable"}},
+		{"limit to a live state", func() *Machine {
+			m := parity()
+			m.Limit("Odd", "too long")
+			return m
+		}, []string{"limit to Odd, which is not an error state"}},
+		{"limit to an undeclared state", func() *Machine {
+			m := parity()
+			m.Limit("Nowhere", "too long")
+			return m
+		}, []string{"limit to undeclared state Nowhere"}},
+		{"limit twice", func() *Machine {
+			m := parity()
+			m.Limit("Bad", "too long")
+			m.Limit("Bad", "too long")
+			return m
+		}, []string{"limit Bad declared twice"}},
 		{"bulk with byte transitions", func() *Machine {
 			m := New("M", "")
 			m.State("A", "").Accept().Otherwise("Body")
@@ -222,5 +238,28 @@ func TestDot(t *testing.T) {
 	}
 	if d != parity().Dot() {
 		t.Error("DOT output is not deterministic")
+	}
+}
+
+// A limit makes its error state reachable from every live state, and the
+// picture draws it once.
+func TestLimitIsATransitionFromAnyLiveState(t *testing.T) {
+	m := New("M", "")
+	m.State("A", "").Accept().Otherwise("A")
+	m.Fail("TooLong", "Limit", "the input passed the limit")
+	if err := m.Check(); err == nil || !strings.Contains(err.Error(), "state TooLong: unreachable") {
+		t.Fatalf("without the limit, TooLong must be unreachable: %v", err)
+	}
+	m.Limit("TooLong", "more than N bytes")
+	if err := m.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Limits(); len(got) != 1 || got[0] != (Limit{To: "TooLong", Note: "more than N bytes"}) {
+		t.Errorf("Limits = %+v", got)
+	}
+	d := m.Dot()
+	want := `__any -> TooLong [style=dotted, color=red, label="more than N bytes"];`
+	if !strings.Contains(d, want) || strings.Count(d, "-> TooLong") != 1 {
+		t.Errorf("DOT lacks %q once:\n%s", want, d)
 	}
 }

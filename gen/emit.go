@@ -332,6 +332,39 @@ func emitStepper(sp stepper) ([]byte, error) {
 		g.Return(jen.Id("n"), jen.Lit(0))
 	})
 
+	// exceed, for machines with limits.
+	type limitRef struct {
+		m           *fsm.Machine
+		first, last *fsm.State
+		to          *fsm.State
+	}
+	var limits []limitRef
+	for _, m := range sp.machines {
+		states := m.States()
+		for _, l := range m.Limits() {
+			limits = append(limits, limitRef{m, states[0], states[len(states)-1], m.Lookup(l.To)})
+		}
+	}
+	if len(limits) > 0 {
+		rules := strings.TrimSuffix(sp.names, "Names") + "Rules"
+		f.Comment("exceed moves the machine to the error state of the limit rule (declared")
+		f.Comment("with fsm.Machine.Limit) and returns rule; a machine already in an error")
+		f.Comment("state stays there and returns that state's rule.")
+		f.Func().Params(jen.Id("p").Op("*").Id(sp.recv)).Id("exceed").Params(jen.Id("rule").Id("Rule")).Id("Rule").BlockFunc(func(g *jen.Group) {
+			g.If(jen.Id("r").Op(":=").Id(rules).Index(jen.Id("p").Dot("state")), jen.Id("r").Op("!=").Lit(0)).Block(jen.Return(jen.Id("r")))
+			g.Switch().BlockFunc(func(sw *jen.Group) {
+				for _, l := range limits {
+					sw.Case(jen.Id("p").Dot("state").Op(">=").Id(stateConst(l.m, l.first)).Op("&&").
+						Id("p").Dot("state").Op("<=").Id(stateConst(l.m, l.last)).Op("&&").
+						Id("rule").Op("==").Id("Err" + l.to.Rule)).Block(
+						jen.Id("p").Dot("state").Op("=").Id(stateConst(l.m, l.to)),
+					)
+				}
+			})
+			g.Return(jen.Id("rule"))
+		})
+	}
+
 	var bulk []ref
 	for _, r := range all {
 		if r.s.Bulk != nil {

@@ -164,6 +164,12 @@ func headMachine(request bool) *fsm.Machine {
 	m.Fail("LineEnding", "LineEnding", "a CR is not followed by LF, or an LF comes alone")
 	m.Fail("TooManyHeaders", "TooManyHeaders", "the head has more header fields than the limit")
 	m.Fallible("field", "TooManyHeaders")
+	// The byte budgets the reader enforces around the machine, whatever
+	// state it is in (handshake/head.go, Feed).
+	m.Fail("HeadTooLarge", "HeadTooLarge", "the head is larger than the limit")
+	m.Limit("HeadTooLarge", "a byte past MaxHeadSize")
+	m.Fail("LineTooLong", "LineTooLong", "a line is longer than the limit")
+	m.Limit("LineTooLong", "a byte past MaxLineLength in one line")
 	return m
 }
 
