@@ -219,7 +219,13 @@ func run(c *wsconn.Conn, h Handler, o *Options) {
 	h.OnOpen(c)
 	err := c.Run(h)
 	stop()
-	c.CloseNow()
+	select {
+	case <-c.Done():
+		// The read side ended: the connection is closed, or closing with
+		// its handshake and linger in the background.
+	default:
+		c.CloseNow() // Run stopped on a read deadline
+	}
 	h.OnClose(c, err)
 }
 
