@@ -24,7 +24,7 @@ import (
 type SessionModelConfig struct {
 	Server       bool  // the reader is a server: frames arrive masked, replies leave unmasked
 	MaxMessage   int64 // the message limit, all fragments together; also the frame limit
-	MaxFragments int   // the most frames a message may have
+	MaxFragments int   // the most frames a message may have; 0: no bound
 }
 
 // modelLog collects the model's log.
@@ -154,7 +154,7 @@ func ModelSession(in []byte, c SessionModelConfig) string {
 			inMessage, opcode, size, fragments, message, checked = true, f.Opcode, 0, 0, message[:0], 0
 		}
 		fragments++
-		if fragments > c.MaxFragments {
+		if c.MaxFragments > 0 && fragments > c.MaxFragments {
 			return log.fail("TooManyFragments", 1009, f.PayloadAt)
 		}
 		length := f.End - f.PayloadAt // announced, whether or not it all arrived

@@ -253,8 +253,8 @@ func genDataMsg() gopter.Gen {
 		"Seed": gen.UInt64(),
 		"Cuts": sliceUpTo(7, gen.IntRange(0, 1<<20)),
 		"Flaw": gen.Weighted([]gen.WeightedGen{
-			{Weight: 40, Gen: gen.Const(FlawNone)},
-			{Weight: 3, Gen: gen.UInt8Range(1, flaws-1)},
+			{Weight: 30, Gen: gen.Const(FlawNone)},
+			{Weight: 4, Gen: gen.UInt8Range(1, flaws-1)},
 		}),
 	})
 }
@@ -356,8 +356,9 @@ func TestSessionProperties(t *testing.T) {
 			{Weight: 3, Gen: gen.Const(int64(1 << 24))},
 		}),
 		gen.Weighted([]gen.WeightedGen{
-			{Weight: 1, Gen: gen.IntRange(1, 8)},
-			{Weight: 3, Gen: gen.Const(1 << 20)},
+			{Weight: 2, Gen: gen.IntRange(1, 8)},
+			{Weight: 3, Gen: gen.Const(0)}, // no bound
+			{Weight: 1, Gen: gen.Const(1 << 20)},
 		}),
 	))
 	props.TestingRun(t)
@@ -379,10 +380,10 @@ func TestSessionProperties(t *testing.T) {
 }
 
 // minOutcomeShare is the share of scripts each outcome must be reached in.
-// The rarest (MessageTooBig, MessageInProgress) end about 2.5 % of the
-// scripts, some 25 at the default 1000 cases; 0.5 % (5) leaves a margin no
-// seed falls under (Poisson: about 1e-6) and fails when a generator stops
-// reaching a rule. minOutcomeCases is the number of scripts below which
+// The rarest (MessageTooBig, MessageInProgress) end 2 % to 5 % of the
+// scripts, 19 to 51 at the default 1000 cases in runs with several seeds;
+// 0.5 % (5) leaves a margin (Poisson(20) < 5: about 2e-5) and fails when a
+// generator stops reaching a rule. minOutcomeCases is the number of scripts below which
 // shares are not judged.
 const (
 	minOutcomeShare = 0.005
