@@ -1,6 +1,7 @@
 package proptest
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"reflect"
@@ -90,6 +91,12 @@ func readHead(r *handshake.HeadReader, in []byte, plan []int) (done bool, rest s
 	for chunk := range Split(in, plan) {
 		tail, ok, err := r.Feed(chunk)
 		if err != nil {
+			// The machine is in the error state of the rule (named after
+			// it: RequestLine's is BadRequestLine).
+			var he *handshake.Error
+			if !errors.As(err, &he) || !strings.HasSuffix(r.State(), strings.TrimPrefix(he.Rule.String(), "Err")) {
+				return false, "", err.Error() + " (machine left in " + r.State() + ")"
+			}
 			return false, "", err.Error()
 		}
 		if ok {
