@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,6 +173,7 @@ func TestHTTP2(t *testing.T) {
 	t.Run("read deadline ends the stream", testH2ReadDeadline)
 	t.Run("keepalive", testH2Keepalive)
 	t.Run("write timeout against a peer that stopped reading", testH2WriteTimeout)
+	t.Run("no leaks", testH2NoLeaks)
 }
 
 func testH2Echo(t *testing.T) {
@@ -603,25 +605,81 @@ func testH2ReadDeadline(t *testing.T) {
 	}
 }
 
-// Keepalive pings over the stream; a client that stops answering (its
-// reader gone) is closed after the ping timeout, and the stream ends.
+// Keepalive pings over the stream: a client that reads answers them and
+// stays; one that does not read sends no Pong and is closed after the ping
+// timeout, its stream ended.
 func testH2Keepalive(t *testing.T) {
 	rec := newCloseRecorder()
-	s := startH2(t, Options{PingInterval: 50 * time.Millisecond, PingTimeout: 100 * time.Millisecond}, rec)
-	c := dialH2(t, s, s.transport(t), nil)
-	// Reading answers pings: the connection outlives several intervals.
-	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
-	defer cancel()
-	_, _, err := c.ReadMessageContext(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("reading through pings: %v", err)
+	logs := make(chan string, 16)
+	s := startH2(t, Options{PingInterval: 50 * time.Millisecond, PingTimeout: 100 * time.Millisecond,
+		Logf: func(f string, a ...any) { logs <- fmt.Sprintf(f, a...) }}, rec)
+	tr := s.transport(t)
+	reader := dialH2(t, s, tr, nil)
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := reader.ReadMessage()
+		readErr <- err
+	}()
+	dialH2(t, s, tr, nil) // never reads
+	wantClose(t, "silent client", rec.next(t), wsframe.CloseAbnormal, "")
+	select {
+	case l := <-logs:
+		if !strings.Contains(l, ErrPingTimeout.Error()) {
+			t.Errorf("log %q, want the ping timeout", l)
+		}
+	default:
+		t.Error("the silent client was not closed for its missing pong")
 	}
-	// ReadMessageContext's deadline ended the client's stream (see
-	// testH2ReadDeadline): the server sees no more pongs and ends too.
-	err = rec.next(t)
-	var ce *wsconn.CloseError
-	if !errors.As(err, &ce) || ce.Code != wsframe.CloseAbnormal {
-		t.Errorf("server: %v, want 1006", err)
+	// Several intervals later the reading client is still there.
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-readErr:
+		t.Fatalf("reading client ended: %v", err)
+	case err := <-rec.closed:
+		t.Fatalf("server closed the reading client: %v", err)
+	default:
+	}
+	reader.Close(wsframe.CloseNormal, "")
+	if err := <-readErr; err == nil {
+		t.Error("read returned no error after Close")
+	}
+}
+
+// After many streams opened and closed (cleanly, by reset, by the server),
+// the server's goroutines return to where they were: every handler
+// returned.
+func testH2NoLeaks(t *testing.T) {
+	rec := newCloseRecorder()
+	rec.closed = make(chan error, 1000)
+	s := startH2(t, Options{}, rec)
+	tr := s.transport(t)
+	dialH2(t, s, tr, nil).Close(wsframe.CloseNormal, "") // the connection exists
+	<-rec.closed
+	before := runtime.NumGoroutine()
+	for i := range 150 {
+		c := dialH2(t, s, tr, nil)
+		c.WriteMessage(wsframe.OpText, []byte("x"))
+		if _, _, err := c.ReadMessage(); err != nil {
+			t.Fatal(err)
+		}
+		switch i % 3 {
+		case 0:
+			c.Close(wsframe.CloseNormal, "")
+		case 1:
+			c.CloseNow()
+		case 2:
+			c.WriteMessage(wsframe.OpText, []byte("\xff")) // invalid UTF-8: the server fails it
+			c.ReadMessage()
+		}
+	}
+	for range 150 {
+		rec.next(t)
+	}
+	if got := settle(before, runtime.NumGoroutine); got > before {
+		t.Errorf("%d goroutines after 150 WebSockets, %d before", got, before)
+	}
+	if n := s.accepts.Load(); n != 1 {
+		t.Errorf("%d TCP connections, want 1", n)
 	}
 }
 
