@@ -174,6 +174,7 @@ func TestHTTP2(t *testing.T) {
 	t.Run("keepalive", testH2Keepalive)
 	t.Run("write timeout against a peer that stopped reading", testH2WriteTimeout)
 	t.Run("no leaks", testH2NoLeaks)
+	t.Run("streams beyond the server's limit", testH2StreamLimit)
 }
 
 func testH2Echo(t *testing.T) {
@@ -747,5 +748,42 @@ func TestHTTP2Fallback(t *testing.T) {
 	}
 	if got := h1.accepts.Load(); got != 1 {
 		t.Errorf("%d TCP connections, want 1 (the one ALPN settled on HTTP/1.1)", got)
+	}
+}
+
+// A server that allows 4 concurrent streams per connection gets a second
+// and a third TCP connection for 10 WebSockets, not a refusal or a wait.
+func testH2StreamLimit(t *testing.T) {
+	s := &h2Server{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Upgrade(w, r, &Options{}); err == nil {
+			Serve(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }})
+		}
+	}))
+	s.EnableHTTP2 = true
+	s.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 4}
+	s.Listener = countingListener{s.Listener, &s.accepts}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	tr := s.transport(t)
+	var conns []*wsconn.Conn
+	for i := range 10 {
+		c := dialH2(t, s, tr, nil)
+		conns = append(conns, c)
+		msg := []byte(fmt.Sprint("ws ", i))
+		c.WriteMessage(wsframe.OpText, msg)
+		if _, got, err := c.ReadMessage(); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("ws %d: echo %q, %v", i, got, err)
+		}
+	}
+	for i, c := range conns { // all still open
+		msg := []byte(fmt.Sprint("again ", i))
+		c.WriteMessage(wsframe.OpText, msg)
+		if _, got, err := c.ReadMessage(); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("ws %d: echo %q, %v", i, got, err)
+		}
+	}
+	if n := s.accepts.Load(); n != 3 {
+		t.Errorf("%d TCP connections for 10 WebSockets at 4 streams each, want 3", n)
 	}
 }

@@ -197,8 +197,10 @@ func (t *HTTP2Transport) dialHTTP1(ctx context.Context, u *url.URL, o *DialOptio
 	return Dial(ctx, u.String(), &o1)
 }
 
+// isNoCachedConn reports net/http's error for "no pooled connection can
+// take a stream", which it marks with this method for other packages.
 func isNoCachedConn(err error) bool {
-	var e interface{ IsHTTP2NoCachedConnectionError() }
+	var e interface{ IsHTTP2NoCachedConnError() }
 	return errors.As(err, &e)
 }
 
