@@ -175,6 +175,7 @@ func TestHTTP2(t *testing.T) {
 	t.Run("write timeout against a peer that stopped reading", testH2WriteTimeout)
 	t.Run("no leaks", testH2NoLeaks)
 	t.Run("streams beyond the server's limit", testH2StreamLimit)
+	t.Run("client write timeout against a server that does not read", testH2ClientWriteTimeout)
 }
 
 func testH2Echo(t *testing.T) {
@@ -785,5 +786,39 @@ func testH2StreamLimit(t *testing.T) {
 	}
 	if n := s.accepts.Load(); n != 3 {
 		t.Errorf("%d TCP connections for 10 WebSockets at 4 streams each, want 3", n)
+	}
+}
+
+// A client writing to a server that does not read runs out of HTTP/2 flow
+// control; its write timeout breaks the connection, and the server's
+// handler (which waits without reading) sees the stream end.
+func testH2ClientWriteTimeout(t *testing.T) {
+	ended := make(chan error, 1)
+	s := startH2With(t, func(w http.ResponseWriter, r *http.Request) {
+		c, err := Upgrade(w, r, &Options{})
+		if err != nil {
+			return
+		}
+		Wait(c) // returns once net/http ends the stream (the client reset it)
+		ended <- r.Context().Err()
+	}, true)
+	c := dialH2(t, s, s.transport(t), &wsconn.DialOptions{Options: wsconn.Options{WriteTimeout: 200 * time.Millisecond}})
+	big := make([]byte, 1<<20)
+	var err error
+	for range 64 { // far more than any flow-control window
+		if err = c.WriteMessage(wsframe.OpBinary, big); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stuck write: %v, want a deadline error", err)
+	}
+	select {
+	case err := <-ended:
+		if err == nil {
+			t.Error("Wait returned while the stream was alive")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server's handler is still waiting")
 	}
 }
