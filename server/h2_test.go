@@ -176,6 +176,7 @@ func TestHTTP2(t *testing.T) {
 	t.Run("no leaks", testH2NoLeaks)
 	t.Run("streams beyond the server's limit", testH2StreamLimit)
 	t.Run("client write timeout against a server that does not read", testH2ClientWriteTimeout)
+	t.Run("the close handshake ends the stream with END_STREAM", testH2EndStream)
 }
 
 func testH2Echo(t *testing.T) {
@@ -820,5 +821,22 @@ func testH2ClientWriteTimeout(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the server's handler is still waiting")
+	}
+}
+
+// After the close handshake the server ends its response with END_STREAM
+// (the handler returned): the client's stream reads io.EOF itself, not a
+// reset, and nothing after the Close.
+func testH2EndStream(t *testing.T) {
+	s := startH2(t, Options{Conn: slowClose}, nil)
+	c := dialH2(t, s, s.transport(t), nil)
+	nc := c.NetConn()
+	nc.Write(closeFrame(1000, "").bytes())
+	if got := readReply(t, nc, 10*time.Second); got != "close 1000 \"\"\nEOF\n" {
+		t.Fatalf("reply %q", got)
+	}
+	_, err := nc.Read(make([]byte, 1))
+	if cause := errors.Unwrap(err); cause != io.EOF {
+		t.Errorf("stream end %v (cause %v), want END_STREAM (io.EOF)", err, cause)
 	}
 }
