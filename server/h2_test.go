@@ -177,6 +177,7 @@ func TestHTTP2(t *testing.T) {
 	t.Run("streams beyond the server's limit", testH2StreamLimit)
 	t.Run("client write timeout against a server that does not read", testH2ClientWriteTimeout)
 	t.Run("the close handshake ends the stream with END_STREAM", testH2EndStream)
+	t.Run("the http.Server's timeouts stop at the upgrade", testH2ServerTimeouts)
 }
 
 func testH2Echo(t *testing.T) {
@@ -756,17 +757,7 @@ func TestHTTP2Fallback(t *testing.T) {
 // A server that allows 4 concurrent streams per connection gets a second
 // and a third TCP connection for 10 WebSockets, not a refusal or a wait.
 func testH2StreamLimit(t *testing.T) {
-	s := &h2Server{}
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c, err := Upgrade(w, r, &Options{}); err == nil {
-			Serve(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }})
-		}
-	}))
-	s.EnableHTTP2 = true
-	s.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 4}
-	s.Listener = countingListener{s.Listener, &s.accepts}
-	s.StartTLS()
-	t.Cleanup(s.Close)
+	s := startEchoH2Config(t, func(c *http.Server) { c.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 4} })
 	tr := s.transport(t)
 	var conns []*wsconn.Conn
 	for i := range 10 {
@@ -838,5 +829,39 @@ func testH2EndStream(t *testing.T) {
 	_, err := nc.Read(make([]byte, 1))
 	if cause := errors.Unwrap(err); cause != io.EOF {
 		t.Errorf("stream end %v (cause %v), want END_STREAM (io.EOF)", err, cause)
+	}
+}
+
+// startEchoH2Config is an HTTP/2 echo server whose http.Server is
+// configured by configure before it starts.
+func startEchoH2Config(t *testing.T, configure func(*http.Server)) *h2Server {
+	s := &h2Server{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Upgrade(w, r, &Options{}); err == nil {
+			Serve(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }})
+		}
+	}))
+	s.EnableHTTP2 = true
+	configure(s.Config)
+	s.Listener = countingListener{s.Listener, &s.accepts}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// ReadTimeout and WriteTimeout bound a request; net/http applies them to
+// each HTTP/2 stream. A WebSocket outlives them.
+func testH2ServerTimeouts(t *testing.T) {
+	s := startEchoH2Config(t, func(c *http.Server) {
+		c.ReadTimeout, c.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond
+	})
+	c := dialH2(t, s, s.transport(t), nil)
+	for i := range 4 {
+		time.Sleep(100 * time.Millisecond)
+		msg := []byte(fmt.Sprint("after ", (i+1)*100, " ms"))
+		c.WriteMessage(wsframe.OpText, msg)
+		if _, got, err := c.ReadMessage(); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("echo %q, %v", got, err)
+		}
 	}
 }
