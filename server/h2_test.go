@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -40,7 +41,13 @@ func inXConnectProcess(t *testing.T) bool {
 	if testing.Short() {
 		t.Skip("short: the HTTP/2 tests run in a child process")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=5m")
+	// The child runs what this process was asked to run (a subtest
+	// filter included), or t.
+	run := "^" + t.Name() + "$"
+	if f := flag.Lookup("test.run"); f != nil && strings.HasPrefix(f.Value.String(), t.Name()+"/") {
+		run = f.Value.String()
+	}
+	cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.v", "-test.count=1", "-test.timeout=5m")
 	godebug := "http2xconnect=1"
 	if g := os.Getenv("GODEBUG"); g != "" {
 		godebug = g + "," + godebug
