@@ -31,6 +31,7 @@ type inflater struct {
 	fr      flateReader
 	scratch [scratchSize]byte
 	buf     [bufferMax + 16]byte
+	stage   [2 << MaxWindowBits]byte // the message's last output, for the window
 }
 
 // eofReader is a flate.Reader with nothing in it: pooled readers point at
@@ -61,7 +62,7 @@ type Decompressor struct {
 	cfg   Config
 	limit int64
 	hist  []byte // context takeover: the last 2^WindowBits bytes inflated
-	pos   int    // during a message, when hist is full: index of its oldest byte
+	stage []byte // during a message: its last output (up to 2 windows)
 
 	// One message.
 	inf    *inflater
@@ -103,6 +104,7 @@ func (d *Decompressor) begin() {
 	}
 	d.inf = d.cfg.engine.inflater()
 	d.buf = d.inf.buf[:0]
+	d.stage = d.inf.stage[:0]
 	d.n, d.done, d.final, d.halted = 0, false, false, false
 	var dict []byte
 	if !d.cfg.NoContextTakeover {
@@ -181,10 +183,10 @@ func (d *Decompressor) Finish(dst []byte) ([]byte, error) {
 	if d.err != nil {
 		return dst, d.err
 	}
-	d.release()
 	if !d.cfg.NoContextTakeover {
-		d.unring()
+		d.hist = window(d.hist, d.stage, 1<<d.cfg.WindowBits)
 	}
+	d.release()
 	return dst, nil
 }
 
@@ -214,7 +216,7 @@ func (d *Decompressor) release() {
 	if d.inf != nil {
 		d.inf.fr.Reset(eofReader{}, nil)
 		d.cfg.engine.rpool.Put(d.inf)
-		d.inf, d.buf = nil, nil
+		d.inf, d.buf, d.stage = nil, nil, nil
 	}
 	d.in, d.dst, d.yield = nil, nil, nil
 }
@@ -290,42 +292,18 @@ func (d *Decompressor) ReadByte() (byte, error) {
 	return b, nil
 }
 
-// remember adds inflated bytes to the window. Until it is full it grows
-// (its capacity never passes the window); then it is a ring whose oldest
-// byte is at pos, put back in order by unring at the end of the message.
+// remember keeps the message's last output in stage (two windows long;
+// when full, its last window moves to the front), for Finish to add to the
+// connection's window. Only memmove, amortised one copy per byte.
 func (d *Decompressor) remember(b []byte) {
 	size := 1 << d.cfg.WindowBits
-	if len(d.hist) < size {
-		k := min(len(b), size-len(d.hist))
-		d.hist = window(d.hist, b[:k], size)
-		b = b[k:]
-		d.pos = 0
-	}
-	if len(b) == 0 {
-		return
-	}
 	if len(b) >= size {
-		copy(d.hist, b[len(b)-size:])
-		d.pos = 0
+		d.stage = append(d.stage[:0], b[len(b)-size:]...)
 		return
 	}
-	k := copy(d.hist[d.pos:], b)
-	copy(d.hist, b[k:])
-	d.pos = (d.pos + len(b)) % size
-}
-
-func (d *Decompressor) unring() {
-	if d.pos == 0 {
-		return
+	if len(d.stage)+len(b) > cap(d.stage) {
+		n := copy(d.stage, d.stage[len(d.stage)-size:])
+		d.stage = d.stage[:n]
 	}
-	reverse(d.hist[:d.pos])
-	reverse(d.hist[d.pos:])
-	reverse(d.hist)
-	d.pos = 0
-}
-
-func reverse(b []byte) {
-	for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
-		b[i], b[j] = b[j], b[i]
-	}
+	d.stage = append(d.stage, b...)
 }
