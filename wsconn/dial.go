@@ -23,7 +23,15 @@ type DialOptions struct {
 	// HandshakeTimeout bounds dialing and the handshake when ctx has no
 	// deadline (default 30 s).
 	HandshakeTimeout time.Duration
-	Options          // the connection's options
+	// DeflateOffer offers permessage-deflate (RFC 7692) with these
+	// parameters; nil (the default) offers nothing. Off by default, like
+	// gorilla/websocket's and gws's clients: compression costs CPU on
+	// every message and pays only for compressible traffic.
+	// &handshake.DeflateParams{ClientMaxWindowBits: handshake.WindowBitsAny}
+	// is what browsers offer. The server's agreement replaces
+	// Options.Deflate.
+	DeflateOffer *handshake.DeflateParams
+	Options      // the connection's options
 }
 
 // Dial opens a WebSocket client connection to a ws:// or wss:// URL. The
@@ -36,7 +44,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	req, err := handshake.NewClientRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: o.Header})
+	req, err := handshake.NewClientRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: o.Header, Deflate: o.DeflateOffer})
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +123,9 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *handshake.ClientRequ
 					return nil, ctx.Err()
 				}
 				nc.SetDeadline(time.Time{})
-				return NewConn(nc, wsframe.RoleClient, res.Protocol, rest, o.Options), nil
+				co := o.Options
+				co.Deflate = res.Deflate
+				return NewConn(nc, wsframe.RoleClient, res.Protocol, rest, co), nil
 			}
 		}
 		if err != nil {

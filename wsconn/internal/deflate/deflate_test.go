@@ -2,9 +2,11 @@ package deflate
 
 import (
 	"bytes"
+	stdflate "compress/flate"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"runtime"
 	"testing"
@@ -216,19 +218,34 @@ func TestWindowBitsEnforcedOnInflate(t *testing.T) {
 	}
 }
 
-// zeroBomb is n zero bytes compressed as one message.
+// zeroBomb is n zero bytes (a multiple of 1 MiB, at least 2 MiB)
+// compressed as one message: the first MiB compressed and flushed, then the
+// second MiB's compressed bytes repeated (they only refer to zeros within
+// the window, so they mean 1 MiB of zeros wherever they follow zeros).
 func zeroBomb(t testing.TB, n int) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w, _ := flate.NewWriter(&buf, flate.BestSpeed)
 	zeros := make([]byte, 1<<20)
-	for n > 0 {
-		k := min(n, len(zeros))
-		w.Write(zeros[:k])
-		n -= k
-	}
+	w.Write(zeros)
 	w.Flush()
-	return bytes.TrimSuffix(buf.Bytes(), tail[:])
+	first := buf.Len()
+	w.Write(zeros)
+	w.Flush()
+	bomb := append([]byte(nil), buf.Bytes()...)
+	for range n>>20 - 2 {
+		bomb = append(bomb, buf.Bytes()[first:]...)
+	}
+	return bytes.TrimSuffix(bomb, tail[:])
+}
+
+// The bomb is what it says: 1 GiB of zeros, checked on 64 MiB of it.
+func TestZeroBomb(t *testing.T) {
+	z := zeroBomb(t, 64<<20)
+	got, err := io.ReadAll(stdflate.NewReader(bytes.NewReader(append(append(z, tail[:]...), finalBlock[:]...))))
+	if err != nil || len(got) != 64<<20 || bytes.Count(got, []byte{0}) != len(got) {
+		t.Fatalf("%d bytes, %v", len(got), err)
+	}
 }
 
 // The limit holds for the decompressed size: a 1 GiB run of zeros (about

@@ -24,7 +24,7 @@ func FuzzInflate(f *testing.F) {
 	} {
 		f.Add([]byte(s), uint16(100), uint8(0), uint16(0), false)
 	}
-	f.Add(zeroBomb(f, 1<<20)[:2000], uint16(1000), uint8(7), uint16(900), true)
+	f.Add(zeroBomb(f, 2<<20)[:2000], uint16(1000), uint8(7), uint16(900), true)
 	f.Add(withDict(f, "hello world, ", "hello world, hello world"), uint16(50), uint8(1), uint16(0), true)
 	c, _ := NewCompressor(Config{})
 	z, _ := c.Compress(nil, bytes.Join(smallJSON(20), nil))
