@@ -91,7 +91,12 @@ func deflateProps(t *testing.T) *gopter.Properties {
 		seed = v
 	}
 	p := gopter.DefaultTestParametersWithSeed(seed)
-	p.MinSuccessfulTests = 200
+	p.MinSuccessfulTests = 100
+	if s := os.Getenv("PROPTEST_N"); s != "" {
+		if v, err := strconv.Atoi(s); err == nil && v > 0 {
+			p.MinSuccessfulTests = v
+		}
+	}
 	p.MaxSize = 20
 	t.Logf("seed %d", seed)
 	t.Cleanup(func() {

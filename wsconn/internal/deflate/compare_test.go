@@ -5,12 +5,13 @@ package deflate
 // and Decompressor code, on the corpus of corpus_test.go.
 //
 //	go test -run '^$' -bench . -benchtime 2000x ./wsconn/internal/deflate
-//	DEFLATE_COMPARE=1 go test -run TestCompareTable -v ./wsconn/internal/deflate
+//	DEFLATE_COMPARE=1 go test -run TestCompareTable -v -timeout 30m ./wsconn/internal/deflate
 //
 // The second prints everything side by side, as ratios to compress/flate
 // level 1 ("std L1 keep"), with memory per idle connection and the size threshold table.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -171,10 +172,15 @@ func BenchmarkInflate(b *testing.B) {
 }
 
 // idleBytes is the heap each of n connections holds between messages after
-// each sent and received 400 small JSON messages (about 45 KiB, enough to
-// fill a 32 KiB window) with cfg in both directions.
+// each sent and received 8 messages of about 5.5 KiB (400 small JSON
+// messages joined in 8: 45 KiB, enough to fill a 32 KiB window) with cfg
+// in both directions.
 func idleBytes(tb testing.TB, cfg Config, n int) float64 {
-	msgs := smallJSON(400)
+	small := smallJSON(400)
+	var msgs [][]byte
+	for i := 0; i < len(small); i += 50 {
+		msgs = append(msgs, bytes.Join(small[i:i+50], nil))
+	}
 	zs := make([][]byte, len(msgs))
 	type conn struct {
 		c *Compressor

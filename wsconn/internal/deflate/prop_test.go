@@ -17,8 +17,8 @@ import (
 )
 
 // properties: seeded from PROPTEST_SEED (or the clock), PROPTEST_N cases
-// (default 100: each case is many messages); the seed is printed, and the
-// replay command when a property fails.
+// (default 100, 15 under the race detector: each case is many messages);
+// the seed is printed, and the replay command when a property fails.
 func properties(t *testing.T) *gopter.Properties {
 	t.Helper()
 	seed := time.Now().UnixNano()
@@ -31,6 +31,9 @@ func properties(t *testing.T) *gopter.Properties {
 	}
 	p := gopter.DefaultTestParametersWithSeed(seed)
 	p.MinSuccessfulTests = 100
+	if raceEnabled {
+		p.MinSuccessfulTests = 15
+	}
 	if s := os.Getenv("PROPTEST_N"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1 {
