@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -334,5 +335,65 @@ func TestDeflateSessionUTF8AcrossPieces(t *testing.T) {
 	got, err := receive(s, compressedFrame(t, wsframe.OpText, true, deflated(t, msg)), []int{1, 1000})
 	if err != nil || len(got) != 1 || !bytes.Equal(got[0].data, msg) {
 		t.Fatalf("%v", err)
+	}
+}
+
+// BenchmarkIdleSessionMemory: the heap one server session holds between
+// messages, at 2,000 sessions, after receiving and sending 8 messages of
+// about 5 KiB (enough to fill 32 KiB windows), without the extension and
+// with it, with and without context takeover.
+//
+//	go test -run '^$' -bench IdleSessionMemory -benchtime 1x ./wsconn
+func BenchmarkIdleSessionMemory(b *testing.B) {
+	var msgs [][]byte
+	for i := range 8 {
+		msgs = append(msgs, bytes.Repeat([]byte(fmt.Sprintf(`{"type":"tick","symbol":"S%d","bid":%d.25,"ts":17000%d},`, i, 100+i, i)), 90))
+	}
+	for _, c := range []struct {
+		name string
+		p    *handshake.DeflateParams
+	}{
+		{"off", nil},
+		{"takeover", &handshake.DeflateParams{}},
+		{"no_takeover", &handshake.DeflateParams{ServerNoContextTakeover: true, ClientNoContextTakeover: true}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			const n = 2000
+			var per float64
+			for b.Loop() {
+				gc := func() uint64 {
+					var ms runtime.MemStats
+					for range 3 {
+						runtime.GC()
+					}
+					runtime.ReadMemStats(&ms)
+					return ms.HeapAlloc
+				}
+				before := gc()
+				servers := make([]*Session, n)
+				for i := range servers {
+					client := NewSession(Config{Role: wsframe.RoleClient, Deflate: c.p})
+					server := NewSession(Config{Role: wsframe.RoleServer, Deflate: c.p})
+					var wire, back []byte
+					for _, m := range msgs {
+						wire, _ = sendMessage(b, client, wire, wsframe.OpText, m)
+						back, _ = sendMessage(b, server, back, wsframe.OpText, m)
+					}
+					if got, err := receive(server, wire, nil); err != nil || len(got) != len(msgs) {
+						b.Fatal(err)
+					}
+					// A ping last, so that the session's event points at
+					// its own control buffer, not at the test's input.
+					if _, err := receive(server, masked(wsframe.OpPing, true, "p"), nil); err != nil {
+						b.Fatal(err)
+					}
+					server.ClearPending()
+					servers[i] = server
+				}
+				per = (float64(gc()) - float64(before)) / n
+				runtime.KeepAlive(servers)
+			}
+			b.ReportMetric(per, "B/session")
+		})
 	}
 }

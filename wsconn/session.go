@@ -278,7 +278,7 @@ func (s *Session) data(p []byte, frameEnd bool) error {
 		if err != nil {
 			return err
 		}
-		if end && cap(s.inflated) > maxKeptInflateBuffer {
+		if end && cap(s.inflated) > maxKeptDeflateBuffer {
 			s.inflated = nil // out still holds this event's bytes
 		}
 		if s.msgOpcode == wsframe.OpText {
@@ -496,9 +496,12 @@ func (s *Session) AppendClose(dst []byte, code wsframe.CloseCode, reason string)
 	return s.appendFrame(dst, wsframe.OpClose, true, payload), nil
 }
 
-// maxKeptInflateBuffer bounds the inflate output buffer a session keeps
-// between messages.
-const maxKeptInflateBuffer = 64 << 10
+// maxKeptDeflateBuffer bounds the inflate output and compressed message
+// buffers a session keeps between messages: small messages reuse them, a
+// larger one allocates its own (its compression costs far more), so an idle
+// connection without context takeover holds no more than without the
+// extension, give or take 2 KiB.
+const maxKeptDeflateBuffer = 1 << 10
 
 // compressedLimit is how many compressed bytes a message within limit may
 // take: stored blocks add 5 bytes per 64 KiB, plus the block headers.
@@ -559,9 +562,6 @@ func (s *Session) Compress(payload []byte) (z []byte, ok bool, err error) {
 	if s.deflater == nil || len(payload) < s.threshold {
 		return nil, false, nil
 	}
-	if cap(s.zbuf) > maxKeptInflateBuffer {
-		s.zbuf = nil
-	}
 	z, err = s.deflater.Compress(s.zbuf[:0], payload)
 	if err != nil {
 		return nil, false, err
@@ -585,5 +585,9 @@ func (s *Session) AppendCompressed(dst []byte, op wsframe.Opcode, z []byte) ([]b
 		h.Masked = true
 		binary.LittleEndian.PutUint32(h.Mask[:], uint32(s.rng.Uint64()))
 	}
-	return wsframe.AppendFrame(dst, h, z), nil
+	dst = wsframe.AppendFrame(dst, h, z)
+	if cap(s.zbuf) > maxKeptDeflateBuffer {
+		s.zbuf = nil
+	}
+	return dst, nil
 }
