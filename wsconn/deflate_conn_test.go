@@ -5,9 +5,11 @@ import (
 	"context"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/flate"
 	"github.com/wsfsm/wsfsm/handshake"
 	"github.com/wsfsm/wsfsm/server"
 	"github.com/wsfsm/wsfsm/wsconn"
@@ -95,4 +97,42 @@ func serve(t *testing.T, s *server.Server) string {
 		s.Shutdown(ctx)
 	})
 	return "ws://" + ln.Addr().String() + "/"
+}
+
+// A peer that vanishes in the middle of a compressed message longer than
+// the inflater buffers (so that a coroutine inflates it as it arrives)
+// leaves nothing running: the read side's end releases the inflater.
+func TestDeflateAbandonedMessageLeaksNothing(t *testing.T) {
+	before := runtime.NumGoroutine()
+	srv := &server.Server{Handler: server.Funcs{}, Options: server.Options{Deflate: &handshake.DeflateConfig{}, Logf: func(string, ...any) {}}}
+	url := serve(t, srv)
+	r := rand.New(rand.NewPCG(1, 2))
+	msg := make([]byte, 256<<10)
+	for i := range msg {
+		msg[i] = byte('a' + r.IntN(26))
+	}
+	var zb bytes.Buffer
+	w, _ := flate.NewWriter(&zb, flate.BestSpeed)
+	w.Write(msg)
+	w.Flush()
+	z := zb.Bytes()
+	for range 20 {
+		c := dial(t, url, &wsconn.DialOptions{DeflateOffer: &handshake.DeflateParams{}})
+		// The first fragment only, compressed and masked by hand.
+		frame := wsframe.AppendFrame(nil, wsframe.Header{Rsv: wsframe.RSV1, Opcode: wsframe.OpBinary, Masked: true,
+			Mask: [4]byte{1, 2, 3, 4}, Length: int64(len(z) / 2)}, z[:len(z)/2])
+		if _, err := c.NetConn().Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		c.NetConn().Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
 }
