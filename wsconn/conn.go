@@ -868,7 +868,8 @@ func (c *Conn) WriteMessageContext(ctx context.Context, op wsframe.Opcode, p []b
 }
 
 // NextWriter starts a message sent in fragments: each Write sends one
-// fragment, Close sends the last. Other data messages wait until Close;
+// fragment, Close sends the last. Fragmented messages go uncompressed
+// (permessage-deflate compresses whole messages here: WriteMessage). Other data messages wait until Close;
 // control frames may go out between fragments.
 func (c *Conn) NextWriter(op wsframe.Opcode) (io.WriteCloser, error) {
 	if op != wsframe.OpText && op != wsframe.OpBinary {
