@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wsfsm/wsfsm/handshake"
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
@@ -33,6 +34,14 @@ type Options struct {
 	// the connection: the connection is closed and every later write
 	// returns the error.
 	WriteTimeout time.Duration
+	// Deflate is the permessage-deflate agreement (RFC 7692) of the
+	// handshake, nil without the extension. server.Options.Deflate and
+	// DialOptions.Deflate negotiate it and set it; set it by hand only
+	// with a handshake of your own.
+	Deflate *handshake.DeflateParams
+	// CompressThreshold: WriteMessage sends shorter messages uncompressed.
+	// See Config.CompressThreshold.
+	CompressThreshold int
 }
 
 // Default options.
@@ -126,7 +135,8 @@ func NewConn(nc net.Conn, role wsframe.Role, protocol string, buffered []byte, o
 	}
 	c := &Conn{
 		nc: nc, opts: o, protocol: protocol,
-		s:       NewSession(Config{Role: role, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments}),
+		s: NewSession(Config{Role: role, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments,
+			Deflate: o.Deflate, CompressThreshold: o.CompressThreshold}),
 		wlock:   make(chan struct{}, 1),
 		msgLock: make(chan struct{}, 1),
 		pongs:   make(chan []byte, 1),
@@ -283,6 +293,9 @@ func (c *Conn) readFailed(err error) error {
 		err = &CloseError{Code: wsframe.CloseAbnormal}
 	}
 	c.readErr = err
+	c.mu.Lock()
+	c.s.Release() // a compressed message cut short holds an inflater
+	c.mu.Unlock()
 	c.finishReading()
 	c.closeNow()
 	return err
@@ -699,9 +712,35 @@ const maskChunk = 64 << 10
 // the session queued. A server writes the payload from the caller's buffer
 // (with the header, in one writev); a client must mask, so it writes a
 // masked copy, maskChunk bytes at a time.
-func (c *Conn) writeFrame(deadline time.Time, op wsframe.Opcode, fin bool, p []byte) error {
+func (c *Conn) writeFrame(deadline time.Time, op wsframe.Opcode, fin bool, p []byte, compress bool) error {
 	if c.writeErr != nil {
 		return c.writeErr
+	}
+	if compress && fin && (op == wsframe.OpText || op == wsframe.OpBinary) && c.s.Compressing() {
+		// Compressed under the write lock only: reading goes on meanwhile.
+		z, ok, err := c.s.Compress(p)
+		if err != nil {
+			return err
+		}
+		if ok {
+			c.mu.Lock()
+			c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
+			c.s.ClearPending()
+			queued := len(c.wbuf)
+			c.wbuf, err = c.s.AppendCompressed(c.wbuf, op, z)
+			c.mu.Unlock()
+			if err != nil {
+				if queued > 0 {
+					c.writeLocked(deadline, c.wbuf[:queued])
+				}
+				return err
+			}
+			err = c.writeLocked(deadline, c.wbuf)
+			if cap(c.wbuf) > maxKeptWriteBuffer {
+				c.wbuf = nil
+			}
+			return err
+		}
 	}
 	c.mu.Lock()
 	c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
@@ -766,7 +805,7 @@ const maxKeptWriteBuffer = maskChunk + 16<<10
 // writeMessageFrame takes the write lock (or gives up with ctx; nil: wait)
 // and sends a frame. ctx's deadline bounds the write; its cancellation
 // interrupts it, which breaks the connection (part of a frame went out).
-func (c *Conn) writeMessageFrame(ctx context.Context, op wsframe.Opcode, fin bool, p []byte) error {
+func (c *Conn) writeMessageFrame(ctx context.Context, op wsframe.Opcode, fin bool, p []byte, compress bool) error {
 	if err := c.lockWrite(ctx); err != nil {
 		return err
 	}
@@ -787,15 +826,30 @@ func (c *Conn) writeMessageFrame(ctx context.Context, op wsframe.Opcode, fin boo
 			}
 		}()
 	}
-	return c.writeFrame(deadline, op, fin, p)
+	return c.writeFrame(deadline, op, fin, p, compress)
 }
 
-// WriteMessage sends a whole message (OpText or OpBinary) in one frame.
+// WriteMessage sends a whole message (OpText or OpBinary) in one frame,
+// compressed when permessage-deflate is on and the message is at least
+// Options.CompressThreshold long.
 func (c *Conn) WriteMessage(op wsframe.Opcode, p []byte) error {
 	c.msgLock <- struct{}{}
 	defer func() { <-c.msgLock }()
-	return c.writeMessageFrame(nil, op, true, p)
+	return c.writeMessageFrame(nil, op, true, p, true)
 }
+
+// WriteUncompressed is WriteMessage that never compresses: for payloads
+// already compressed (images, archives), where deflate would cost time and
+// save nothing.
+func (c *Conn) WriteUncompressed(op wsframe.Opcode, p []byte) error {
+	c.msgLock <- struct{}{}
+	defer func() { <-c.msgLock }()
+	return c.writeMessageFrame(nil, op, true, p, false)
+}
+
+// Compressing reports whether permessage-deflate was negotiated, so that
+// WriteMessage compresses.
+func (c *Conn) Compressing() bool { return c.s.Compressing() }
 
 // WriteMessageContext is WriteMessage that gives up when ctx is done: while
 // waiting for another writer, at no cost; while writing, by breaking and
@@ -810,11 +864,12 @@ func (c *Conn) WriteMessageContext(ctx context.Context, op wsframe.Opcode, p []b
 		return ctx.Err()
 	}
 	defer func() { <-c.msgLock }()
-	return contextCause(ctx, c.writeMessageFrame(ctx, op, true, p))
+	return contextCause(ctx, c.writeMessageFrame(ctx, op, true, p, true))
 }
 
 // NextWriter starts a message sent in fragments: each Write sends one
-// fragment, Close sends the last. Other data messages wait until Close;
+// fragment, Close sends the last. Fragmented messages go uncompressed
+// (permessage-deflate compresses whole messages here: WriteMessage). Other data messages wait until Close;
 // control frames may go out between fragments.
 func (c *Conn) NextWriter(op wsframe.Opcode) (io.WriteCloser, error) {
 	if op != wsframe.OpText && op != wsframe.OpBinary {
@@ -837,7 +892,7 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := w.c.writeMessageFrame(nil, w.op, false, p); err != nil {
+	if err := w.c.writeMessageFrame(nil, w.op, false, p, false); err != nil {
 		return 0, err
 	}
 	w.op = wsframe.OpContinuation
@@ -850,14 +905,18 @@ func (w *messageWriter) Close() error {
 	}
 	w.closed = true
 	defer func() { <-w.c.msgLock }()
-	return w.c.writeMessageFrame(nil, w.op, true, nil)
+	return w.c.writeMessageFrame(nil, w.op, true, nil, false)
 }
 
 // WritePing sends a Ping without waiting for the Pong.
-func (c *Conn) WritePing(p []byte) error { return c.writeMessageFrame(nil, wsframe.OpPing, true, p) }
+func (c *Conn) WritePing(p []byte) error {
+	return c.writeMessageFrame(nil, wsframe.OpPing, true, p, false)
+}
 
 // WritePong sends an unsolicited Pong (a heartbeat the peer ignores).
-func (c *Conn) WritePong(p []byte) error { return c.writeMessageFrame(nil, wsframe.OpPong, true, p) }
+func (c *Conn) WritePong(p []byte) error {
+	return c.writeMessageFrame(nil, wsframe.OpPong, true, p, false)
+}
 
 // Ping sends a Ping and waits for a Pong or for ctx. Pongs are seen by
 // whoever reads (Run, ReadMessage, NextReader), so something must be
@@ -867,7 +926,7 @@ func (c *Conn) Ping(ctx context.Context, p []byte) error {
 	case <-c.pongs: // forget a stale one
 	default:
 	}
-	if err := c.writeMessageFrame(ctx, wsframe.OpPing, true, p); err != nil {
+	if err := c.writeMessageFrame(ctx, wsframe.OpPing, true, p, false); err != nil {
 		return err
 	}
 	select {
