@@ -175,7 +175,9 @@ func NewSession(c Config) *Session {
 // in Pending; the connection must then be closed.
 func (s *Session) Next(data []byte) (*Event, int, error) {
 	ev := &s.ev
-	ev.Kind = EventNone
+	// The last event's slices point into the last input (a read buffer that
+	// may go back to a pool): forget them.
+	*ev = Event{}
 	if s.err != nil {
 		return ev, 0, s.err
 	}
