@@ -143,13 +143,19 @@ type Options struct {
 	// deadlines (default 10 s); a subscriber whose write fails or times out
 	// is dropped.
 	WriteTimeout time.Duration
+	// EvictTimeout is how long an evicted subscriber (CloseSlow) has to
+	// take the message being written to it, if any, before its Close is
+	// sent; past it the connection is dropped without one (default 2 s;
+	// only for sinks that take deadlines).
+	EvictTimeout time.Duration
 	// Broker connects this hub to the others (default: none; the hub is
 	// the only node). New calls its Open; Close closes it.
 	Broker Broker
-	// OnEvict, when set, is called (on its own goroutine, before the Close
-	// frame is sent) for each subscriber evicted by CloseSlow, with the
-	// topic whose message did not fit. OnDrop is called when a write fails
-	// and the subscriber is dropped.
+	// OnEvict, when set, is called on a goroutine of its own as a
+	// subscriber is evicted by CloseSlow, with the topic whose message did
+	// not fit ("" for Send); its Close follows once the write in progress,
+	// if any, has ended. OnDrop is called when a write fails and the
+	// subscriber is dropped.
 	OnEvict func(s *Subscriber, topic string)
 	OnDrop  func(s *Subscriber, err error)
 }
@@ -158,6 +164,7 @@ type Options struct {
 const (
 	DefaultQueueSize    = 64
 	DefaultWriteTimeout = 10 * time.Second
+	DefaultEvictTimeout = 2 * time.Second
 )
 
 // Stats are the hub's counters since New. Subscribers and Topics are
@@ -218,6 +225,9 @@ func New(o Options) (*Hub, error) {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.EvictTimeout <= 0 {
+		o.EvictTimeout = DefaultEvictTimeout
 	}
 	var id [8]byte
 	rand.Read(id[:])
@@ -570,9 +580,14 @@ func (s *Subscriber) enqueue(pm *wsconn.PreparedMessage, p Policy, key string, t
 			return true
 		case CloseSlow:
 			s.state = evicting
-			s.evictOn = topic
 			s.discardLocked()
 			h.evicted.Add(1)
+			if h.opts.OnEvict != nil {
+				go h.opts.OnEvict(s, topic)
+			}
+			if s.inFlight {
+				s.shortenWrite()
+			}
 			s.startWriter()
 			return true
 		default: // DropOldest, Coalesce without a namesake
@@ -623,6 +638,15 @@ func (s *Subscriber) pop() entry {
 	return e
 }
 
+// shortenWrite gives the write in progress to an evicted subscriber
+// EvictTimeout to finish, so that its Close can follow soon or the
+// connection be dropped.
+func (s *Subscriber) shortenWrite() {
+	if d, ok := s.sink.(deadliner); ok {
+		d.SetWriteDeadline(time.Now().Add(s.h.opts.EvictTimeout))
+	}
+}
+
 // startWriter starts the goroutine that drains the queue, unless it runs.
 // An idle subscriber has none.
 func (s *Subscriber) startWriter() {
@@ -639,12 +663,8 @@ func (s *Subscriber) write() {
 		if s.state == evicting {
 			s.state = done
 			s.writing = false
-			topic := s.evictOn
 			s.mu.Unlock()
 			s.detach()
-			if h.opts.OnEvict != nil {
-				h.opts.OnEvict(s, topic)
-			}
 			// Best effort: a reader that is slow, not dead, gets the
 			// reason; the sink bounds the close handshake.
 			s.sink.Close(wsframe.ClosePolicyViolation, "too slow: messages were not read in time")
@@ -660,6 +680,11 @@ func (s *Subscriber) write() {
 		s.mu.Unlock()
 		if d, ok := s.sink.(deadliner); ok {
 			d.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
+			s.mu.Lock()
+			if s.state == evicting { // evicted since the message was taken
+				s.shortenWrite()
+			}
+			s.mu.Unlock()
 		}
 		err := s.sink.WritePrepared(e.pm)
 		if err != nil {

@@ -277,14 +277,22 @@ func TestPolicies(t *testing.T) {
 	})
 	t.Run("close slow", func(t *testing.T) {
 		var evictedOn atomic.Value
-		h, f, s := held(t, hub.Options{QueueSize: 4, Policy: hub.CloseSlow, OnEvict: func(_ *hub.Subscriber, topic string) { evictedOn.Store(topic) }})
+		h, f, s := held(t, hub.Options{QueueSize: 4, Policy: hub.CloseSlow, WriteTimeout: time.Hour, EvictTimeout: time.Second,
+			OnEvict: func(_ *hub.Subscriber, topic string) { evictedOn.Store(topic) }})
 		if err := s.Subscribe("other"); err != nil {
 			t.Fatal(err)
 		}
 		publishRange(t, h, 1, 10, hub.Message{})
-		// The eviction waits for the write in progress, then closes.
+		// The eviction waits for the write in progress, then closes; the
+		// write in progress gets EvictTimeout, not the hour.
 		if c, _, _ := f.closes(); c != 0 {
 			t.Fatal("closed before the write in progress ended")
+		}
+		f.mu.Lock()
+		d := time.Until(f.deadline)
+		f.mu.Unlock()
+		if d > time.Second || d < 0 {
+			t.Errorf("the evicted subscriber's write has %v left, want at most EvictTimeout (1s)", d)
 		}
 		close(f.gate)
 		waitFor(t, "the Close", func() bool { c, _, _ := f.closes(); return c == 1 })
