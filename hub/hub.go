@@ -117,13 +117,15 @@ type Message struct {
 }
 
 // Sink is where a subscriber's messages go. *wsconn.Conn is one. The hub
-// calls WritePrepared from one goroutine at a time per subscriber, Close
+// calls WritePrepared from one goroutine at a time per subscriber, with the
+// messages queued at that moment (up to 32; each is a message of its own),
+// Close
 // once when it evicts the subscriber, CloseNow once when a write failed (the
 // connection may be in the middle of a frame: no Close frame can follow).
 // If the sink has a SetWriteDeadline(time.Time) error method (a
 // *wsconn.Conn does), every write is bounded by Options.WriteTimeout.
 type Sink interface {
-	WritePrepared(pm *wsconn.PreparedMessage) error
+	WritePrepared(pms ...*wsconn.PreparedMessage) error
 	Close(code wsframe.CloseCode, reason string) error
 	CloseNow() error
 }
@@ -366,7 +368,7 @@ type Subscriber struct {
 	seq      uint64            // sequence number of q[head]
 	keys     map[string]uint64 // Coalesce key -> sequence number of its queued message
 	writing  bool              // a writer goroutine is draining q
-	inFlight bool              // the writer is writing a message it took from q
+	inFlight int               // messages the writer took from q and is writing
 	state    subState
 	reason   string // for the eviction's Close
 	evictOn  string // the topic whose message did not fit
@@ -421,10 +423,7 @@ func (s *Subscriber) Dropped() int64 {
 func (s *Subscriber) Pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inFlight {
-		return s.n + 1
-	}
-	return s.n
+	return s.n + s.inFlight
 }
 
 // Subscribe adds the subscriber to the topic (nothing if it is there).
@@ -585,7 +584,7 @@ func (s *Subscriber) enqueue(pm *wsconn.PreparedMessage, p Policy, key string, t
 			if h.opts.OnEvict != nil {
 				go h.opts.OnEvict(s, topic)
 			}
-			if s.inFlight {
+			if s.inFlight > 0 {
 				s.shortenWrite()
 			}
 			s.startWriter()
@@ -656,8 +655,12 @@ func (s *Subscriber) startWriter() {
 	}
 }
 
+// maxBatch bounds the messages written in one call (one writev).
+const maxBatch = 32
+
 func (s *Subscriber) write() {
 	h := s.h
+	var batch []*wsconn.PreparedMessage
 	for {
 		s.mu.Lock()
 		if s.state == evicting {
@@ -675,8 +678,11 @@ func (s *Subscriber) write() {
 			s.mu.Unlock()
 			return
 		}
-		e := s.pop()
-		s.inFlight = true
+		batch = batch[:0]
+		for s.n > 0 && len(batch) < maxBatch {
+			batch = append(batch, s.pop().pm)
+		}
+		s.inFlight = len(batch)
 		s.mu.Unlock()
 		if d, ok := s.sink.(deadliner); ok {
 			d.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout))
@@ -686,14 +692,16 @@ func (s *Subscriber) write() {
 			}
 			s.mu.Unlock()
 		}
-		err := s.sink.WritePrepared(e.pm)
+		err := s.sink.WritePrepared(batch...)
+		clear(batch) // hold no message past its write
 		if err != nil {
 			h.writeErrors.Add(1)
 			s.mu.Lock()
 			attached := s.state != done
 			s.state = done
 			s.writing = false
-			s.inFlight = false
+			h.discarded.Add(int64(s.inFlight))
+			s.inFlight = 0
 			s.discardLocked()
 			s.mu.Unlock()
 			if attached {
@@ -705,10 +713,10 @@ func (s *Subscriber) write() {
 			s.sink.CloseNow()
 			return
 		}
-		h.written.Add(1)
+		h.written.Add(int64(len(batch)))
 		s.mu.Lock()
-		s.written++
-		s.inFlight = false
+		s.written += int64(len(batch))
+		s.inFlight = 0
 		s.mu.Unlock()
 	}
 }

@@ -99,6 +99,7 @@ func TestSlowSubscriberIsolation(t *testing.T) {
 	h := newHub(t, hub.Options{QueueSize: queue, Policy: hub.DropNewest})
 	stuck := newSink()
 	stuck.gate = make(chan struct{})
+	stuck.entered = make(chan struct{}, 1)
 	defer close(stuck.gate)
 	slow := subscribe(t, h, stuck, "t")
 	var sinks []*fakeSink
@@ -118,6 +119,9 @@ func TestSlowSubscriberIsolation(t *testing.T) {
 		case <-done:
 		case <-time.After(5 * time.Second):
 			t.Fatalf("publish %d blocked behind a stuck subscriber", i)
+		}
+		if i == 0 {
+			<-stuck.entered // the stuck subscriber's writer holds message 0
 		}
 		// Lockstep: every fast subscriber has message i before i+1 is
 		// published, so a fast queue never holds more than one message.

@@ -32,7 +32,7 @@ type fakeSink struct {
 
 func newSink() *fakeSink { return &fakeSink{keep: true, changed: make(chan struct{}, 1)} }
 
-func (f *fakeSink) WritePrepared(pm *wsconn.PreparedMessage) error {
+func (f *fakeSink) WritePrepared(pms ...*wsconn.PreparedMessage) error {
 	if f.entered != nil {
 		f.entered <- struct{}{}
 	}
@@ -44,9 +44,11 @@ func (f *fakeSink) WritePrepared(pm *wsconn.PreparedMessage) error {
 		f.mu.Unlock()
 		return f.fail
 	}
-	f.count++
-	if f.keep {
-		f.got = append(f.got, string(pm.Payload()))
+	for _, pm := range pms {
+		f.count++
+		if f.keep {
+			f.got = append(f.got, string(pm.Payload()))
+		}
 	}
 	f.mu.Unlock()
 	select {

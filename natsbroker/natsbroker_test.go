@@ -25,10 +25,12 @@ type sink struct {
 	got []string
 }
 
-func (s *sink) WritePrepared(pm *wsconn.PreparedMessage) error {
+func (s *sink) WritePrepared(pms ...*wsconn.PreparedMessage) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.got = append(s.got, string(pm.Payload()))
+	for _, pm := range pms {
+		s.got = append(s.got, string(pm.Payload()))
+	}
 	return nil
 }
 func (s *sink) Close(wsframe.CloseCode, string) error { return nil }

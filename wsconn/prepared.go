@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"errors"
+	"net"
 
 	"github.com/wsfsm/wsfsm/wsframe"
 )
@@ -48,43 +49,58 @@ func (pm *PreparedMessage) Payload() []byte { return pm.frame[len(pm.frame)-pm.n
 // payload).
 func (pm *PreparedMessage) Len() int { return len(pm.frame) }
 
-// WritePrepared sends the prepared message as one whole message, in the
-// order and under the rules of WriteMessage (it waits for a message being
-// streamed with NextWriter to end; after this end's Close it returns
-// ErrClosed). See PreparedMessage for what a client-role Conn does.
-func (c *Conn) WritePrepared(pm *PreparedMessage) error {
+// WritePrepared sends the prepared messages, each as one whole message, in
+// the order and under the rules of WriteMessage (it waits for a message
+// being streamed with NextWriter to end; after this end's Close it returns
+// ErrClosed). Several messages go out in one write (writev): a broadcast
+// that has fallen a few messages behind catches up in one system call. See
+// PreparedMessage for what a client-role Conn does.
+func (c *Conn) WritePrepared(pms ...*PreparedMessage) error {
 	if c.s.Role() != wsframe.RoleServer {
-		return c.WriteMessage(pm.op, pm.Payload())
+		for _, pm := range pms {
+			if err := c.WriteMessage(pm.op, pm.Payload()); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	c.msgLock <- struct{}{}
 	defer func() { <-c.msgLock }()
-	return c.writeRawFrame(pm.op, pm.n, pm.frame)
+	return c.writeRawFrames(pms)
 }
 
-// writeRawFrame writes frame, a whole unmasked data frame of opcode op with
-// an n-byte payload built by the caller, as the next frame on the wire: under
-// the write lock, after the session's checks and after any reply the
-// session has queued (both go out in one writev). It is the one place that
-// writes bytes not framed by the session; merge it into the write path
-// (write deadline, bounded Close) when that changes.
-func (c *Conn) writeRawFrame(op wsframe.Opcode, n int, frame []byte) error {
+// writeRawFrames writes the prepared (unmasked, whole) frames as the next
+// frames on the wire: under the write lock, after the session's checks and
+// after any reply the session has queued, all in one writev. It is the one
+// place that writes bytes not framed by the session; merge it into the
+// write path (write deadline, bounded Close) when that changes.
+func (c *Conn) writeRawFrames(pms []*PreparedMessage) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.Lock()
-	err := c.s.checkSend(op, true, n)
+	var err error
+	for _, pm := range pms {
+		if err = c.s.checkSend(pm.op, true, pm.n); err != nil {
+			break
+		}
+	}
 	c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
 	c.s.ClearPending()
 	c.mu.Unlock()
 	if err != nil {
 		return c.writePendingOnly(len(c.wbuf) > 0, err)
 	}
-	if len(c.wbuf) == 0 {
-		_, err = c.nc.Write(frame)
+	if len(c.wbuf) == 0 && len(pms) == 1 {
+		_, err = c.nc.Write(pms[0].frame)
 		return err
 	}
-	c.bufArr = [2][]byte{c.wbuf, frame}
-	c.bufs = c.bufArr[:]
-	_, err = c.bufs.WriteTo(c.nc)
-	c.bufArr[1] = nil
+	bufs := make(net.Buffers, 0, len(pms)+1)
+	if len(c.wbuf) > 0 {
+		bufs = append(bufs, c.wbuf)
+	}
+	for _, pm := range pms {
+		bufs = append(bufs, pm.frame)
+	}
+	_, err = bufs.WriteTo(c.nc)
 	return err
 }

@@ -226,3 +226,28 @@ func TestPreparedMessageOverSockets(t *testing.T) {
 		}
 	}
 }
+
+// Several prepared messages in one call are the same bytes as the same
+// messages written one by one.
+func TestWritePreparedBatch(t *testing.T) {
+	var pms []*wsconn.PreparedMessage
+	var want recorder
+	wc := wsconn.NewConn(&want, wsframe.RoleServer, "", nil, wsconn.Options{})
+	for i, n := range []int{0, 5, 125, 126, 65535, 65536, 3} {
+		op := wsframe.OpText
+		if i%2 == 1 {
+			op = wsframe.OpBinary
+		}
+		p := bytes.Repeat([]byte{byte('a' + i)}, n)
+		pm, _ := wsconn.NewPreparedMessage(op, p)
+		pms = append(pms, pm)
+		wc.WriteMessage(op, p)
+	}
+	var got recorder
+	if err := wsconn.NewConn(&got, wsframe.RoleServer, "", nil, wsconn.Options{}).WritePrepared(pms...); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.bytes(), want.bytes()) {
+		t.Fatalf("batch of %d: %d bytes, one by one: %d bytes", len(pms), len(got.bytes()), len(want.bytes()))
+	}
+}
