@@ -64,7 +64,13 @@ type broadcaster interface {
 type wsfsmServer struct{ h *hub.Hub }
 
 func newWsfsm(b *testing.B) (*wsfsmServer, http.Handler) {
-	h, err := hub.New(hub.Options{QueueSize: 256, Policy: hub.CloseSlow})
+	return newWsfsmWith(b, hub.CloseSlow, 0)
+}
+
+// newWsfsmWith: the hub with policy p; sndbuf, when set, is every
+// connection's kernel send buffer.
+func newWsfsmWith(b *testing.B, p hub.Policy, sndbuf int) (*wsfsmServer, http.Handler) {
+	h, err := hub.New(hub.Options{QueueSize: 256, Policy: p})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -73,6 +79,9 @@ func newWsfsm(b *testing.B) (*wsfsmServer, http.Handler) {
 		c, err := server.Upgrade(w, r, &server.Options{Logf: func(string, ...any) {}})
 		if err != nil {
 			return
+		}
+		if tc, ok := c.NetConn().(*net.TCPConn); ok && sndbuf > 0 {
+			tc.SetWriteBuffer(sndbuf)
 		}
 		sub, err := h.NewSubscriber(c)
 		if err != nil {
@@ -218,6 +227,12 @@ func message(seq int) []byte {
 }
 
 func runBroadcast(b *testing.B, subs int, srv broadcaster, h http.Handler) {
+	runBroadcastSlow(b, subs, 0, srv, h)
+}
+
+// runBroadcastSlow adds slow subscribers: a 4 KiB receive buffer, and they
+// never read. They are not waited for.
+func runBroadcastSlow(b *testing.B, subs, slow int, srv broadcaster, h http.Handler) {
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	url := "ws" + ts.URL[len("http"):] + "/"
@@ -264,7 +279,21 @@ func runBroadcast(b *testing.B, subs int, srv broadcaster, h http.Handler) {
 			}
 		}()
 	}
-	for deadline := time.Now().Add(30 * time.Second); srv.subscribers() < subs; time.Sleep(time.Millisecond) {
+	slowDialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	for range slow {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := wsconn.Dial(ctx, url, &wsconn.DialOptions{Dialer: slowDialer})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns = append(conns, c) // closed at the end, never read
+	}
+	for deadline := time.Now().Add(30 * time.Second); srv.subscribers() < subs+slow; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			b.Fatalf("%d of %d subscribers registered", srv.subscribers(), subs)
 		}
@@ -316,6 +345,25 @@ func largest() int {
 		return 1000
 	}
 	return min(10000, (int(lim.Cur)-500)/2/100*100)
+}
+
+// BenchmarkSlowSubscriber: 1,000 subscribers that read, with and without
+// one that never reads (4 KiB receive buffer, 4 KiB server send buffer for
+// everyone, DropOldest so that it stays subscribed). Isolation means the
+// same deliveries/s and latency for the others.
+//
+//	go -C bench test -run '^$' -bench SlowSubscriber -benchtime 50x ./hub
+func BenchmarkSlowSubscriber(b *testing.B) {
+	for _, slow := range []int{0, 1, 0, 1, 0, 1} { // interleaved: the machine's load drifts
+		b.Run(fmt.Sprintf("slow=%d", slow), func(b *testing.B) {
+			s, h := newWsfsmWith(b, hub.DropOldest, 4096)
+			defer s.h.Close()
+			runBroadcastSlow(b, 1000, slow, s, h)
+			if slow > 0 {
+				b.ReportMetric(float64(s.h.Stats().Dropped), "dropped")
+			}
+		})
+	}
 }
 
 func BenchmarkBroadcast(b *testing.B) {
