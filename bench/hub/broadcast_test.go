@@ -11,9 +11,9 @@
 // Each op publishes a burst of 10 messages and waits until every
 // subscriber has all 10. Reported: deliveries/s, the time from a message's
 // publication to its arrival at the last subscriber (p50, p99 over every
-// message of the run), and the process's heap per subscriber once all are
-// connected (client and server sides: the clients are the same for both,
-// so the difference is the server's).
+// message of the run), and the process's memory (heap and goroutine
+// stacks) per subscriber once all are connected (client and server sides:
+// the clients are the same for both, so the difference is the server's).
 package hubbench
 
 import (
@@ -89,7 +89,10 @@ func newWsfsmWith(b *testing.B, p hub.Policy, sndbuf int) (*wsfsmServer, http.Ha
 			return
 		}
 		sub.Subscribe("b")
-		server.Serve(c, server.Funcs{Close: func(*wsconn.Conn, error) { sub.Close() }}, nil)
+		// The read loop on a goroutine of its own, as gorilla's example
+		// does: the handler's goroutine, whose stack net/http has grown,
+		// ends.
+		go server.Serve(c, server.Funcs{Close: func(*wsconn.Conn, error) { sub.Close() }}, nil)
 	})
 }
 
@@ -332,7 +335,10 @@ func runBroadcastSlow(b *testing.B, subs, slow int, srv broadcaster, h http.Hand
 	b.ReportMetric(float64(subs*total)/elapsed.Seconds(), "deliveries/s")
 	b.ReportMetric(lat[len(lat)/2], "p50-ms")
 	b.ReportMetric(lat[min(len(lat)-1, len(lat)*99/100)], "p99-ms")
-	b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/float64(subs), "heap-B/sub")
+	// Heap and goroutine stacks: a design with more goroutines per
+	// connection pays in stacks, which HeapInuse does not count.
+	mem := func(m *runtime.MemStats) int64 { return int64(m.HeapInuse + m.StackInuse) }
+	b.ReportMetric(float64(mem(&after)-mem(&before))/float64(subs), "mem-B/sub")
 	b.ReportMetric(0, "ns/op")
 }
 
