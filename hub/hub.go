@@ -365,10 +365,11 @@ type Subscriber struct {
 	topics   map[string]*topic
 	q        []entry // ring of queued messages
 	head, n  int
-	seq      uint64            // sequence number of q[head]
-	keys     map[string]uint64 // Coalesce key -> sequence number of its queued message
-	writing  bool              // a writer goroutine is draining q
-	inFlight int               // messages the writer took from q and is writing
+	seq      uint64                    // sequence number of q[head]
+	keys     map[string]uint64         // Coalesce key -> sequence number of its queued message
+	writing  bool                      // a writer goroutine is draining q
+	inFlight int                       // messages the writer took from q and is writing
+	batch    []*wsconn.PreparedMessage // the writer's, kept between its runs (cleared after each write)
 	state    subState
 	reason   string // for the eviction's Close
 	evictOn  string // the topic whose message did not fit
@@ -660,7 +661,8 @@ const maxBatch = 32
 
 func (s *Subscriber) write() {
 	h := s.h
-	var batch []*wsconn.PreparedMessage
+	batch := s.batch // only the writer (one at a time) touches it
+	defer func() { s.batch = batch[:0] }()
 	for {
 		s.mu.Lock()
 		if s.state == evicting {
