@@ -661,13 +661,15 @@ const maxBatch = 32
 
 func (s *Subscriber) write() {
 	h := s.h
-	batch := s.batch // only the writer (one at a time) touches it
-	defer func() { s.batch = batch[:0] }()
+	// The batch slice is the writer's, kept between runs: the next writer
+	// starts after this one has put it back under s.mu.
+	batch := s.batch
 	for {
 		s.mu.Lock()
 		if s.state == evicting {
 			s.state = done
 			s.writing = false
+			s.batch = batch[:0]
 			s.mu.Unlock()
 			s.detach()
 			// Best effort: a reader that is slow, not dead, gets the
@@ -677,6 +679,7 @@ func (s *Subscriber) write() {
 		}
 		if s.n == 0 || s.state != open {
 			s.writing = false
+			s.batch = batch[:0]
 			s.mu.Unlock()
 			return
 		}
@@ -702,6 +705,7 @@ func (s *Subscriber) write() {
 			attached := s.state != done
 			s.state = done
 			s.writing = false
+			s.batch = batch[:0]
 			h.discarded.Add(int64(s.inFlight))
 			s.inFlight = 0
 			s.discardLocked()
