@@ -124,7 +124,9 @@ func (b *Broker) Open(node string, deliver func(hub.Envelope)) error {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			b.logf("natsbroker: disconnected: %v", err)
+			if err != nil { // nil: our own Close
+				b.logf("natsbroker: disconnected: %v", err)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.logf("natsbroker: reconnected to %s", nc.ConnectedUrlRedacted())
