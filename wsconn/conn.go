@@ -113,8 +113,9 @@ type Conn struct {
 	wlock         chan struct{}
 	msgLock       chan struct{} // held by a data message being written (fragments)
 	wbuf          []byte
-	bufArr        [2][]byte   // header and payload of a frame sent with one writev
-	bufs          net.Buffers // over bufArr
+	iov           [][]byte    // the pieces of one writev (kept between writes)
+	frames        [][]byte    // prepared frames to write (kept between writes)
+	bufs          net.Buffers // over iov, consumed by WriteTo
 	writeErr      error       // sticky: set under wlock when a write failed
 	userWriteDL   atomic.Int64
 	closed        atomic.Bool
@@ -165,11 +166,17 @@ func (c *Conn) NetConn() net.Conn { return c.nc }
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
 
 // SetWriteDeadline sets a deadline for the frames written from now on; the
-// write timeout still bounds each frame when it comes sooner.
+// write timeout still bounds each frame when it comes sooner. A deadline
+// sooner than the write timeout also shortens a write in progress (a
+// broadcast evicting a subscriber that stopped reading, say); the write
+// that misses it breaks the connection.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	var n int64
 	if !t.IsZero() {
 		n = t.UnixNano()
+		if c.opts.WriteTimeout < 0 || t.Before(time.Now().Add(c.opts.WriteTimeout)) {
+			c.nc.SetWriteDeadline(t)
+		}
 	}
 	c.userWriteDL.Store(n)
 	return nil
@@ -685,12 +692,12 @@ func (c *Conn) writeLocked(deadline time.Time, bufs ...[]byte) error {
 		_, err = c.nc.Write(bufs[0])
 	} else {
 		// WriteTo consumes the net.Buffers it is called on: point it at the
-		// connection's array again for every frame (nothing allocated per
-		// frame), and drop the references afterwards.
-		copy(c.bufArr[:], bufs)
-		c.bufs = c.bufArr[:len(bufs)]
+		// connection's slice again for every write (nothing allocated per
+		// frame once it has grown), and drop the references afterwards.
+		c.iov = append(c.iov[:0], bufs...)
+		c.bufs = c.iov
 		_, err = c.bufs.WriteTo(c.nc)
-		c.bufArr = [2][]byte{}
+		clear(c.iov)
 	}
 	if err != nil {
 		c.writeErr = fmt.Errorf("wsconn: write: %w", err)
