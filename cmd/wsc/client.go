@@ -240,11 +240,15 @@ func (r *clientRun) pings() {
 	}
 }
 
-// close sends Close 1000 and waits for the reader to see the end of the
-// close handshake (wsconn bounds it with the close timeout).
+// close sends Close 1000 and waits, up to the close timeout, for the
+// reader to see the peer's Close, printing what arrives before it.
+// (wsconn's Close would read to the peer's Close itself, dropping messages,
+// whenever the reader is between two messages.)
 func (r *clientRun) close() error {
 	close(r.closing)
-	r.conn.Close(wsframe.CloseNormal, "")
+	r.conn.CloseSend(wsframe.CloseNormal, "")
+	t := time.AfterFunc(r.o.closeTimeout, func() { r.conn.CloseNow() })
+	defer t.Stop()
 	return <-r.readEnd
 }
 
@@ -276,7 +280,7 @@ func (r *clientRun) status(err error, loud bool) int {
 	case errors.As(err, &ce):
 		r.log.printf("closed by the peer: %s", describeClose(ce))
 	case errors.As(err, &fe):
-		r.log.printf("the peer broke a rule: %s %v; sent Close %d", fe.Rule, fe, fe.Code())
+		r.log.printf("the peer broke a rule: %s; sent Close %d", describeRule(fe), fe.Code())
 	default:
 		r.log.printf("connection failed: %v", err)
 	}

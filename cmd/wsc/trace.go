@@ -210,8 +210,15 @@ func (d *traceDir) printRule(err error) {
 		d.log.printf("%s %v", d.mark, err)
 		return
 	}
-	d.log.printf("%s rule %s broken at byte %d: %s (%s); close code %d",
-		d.mark, fe.Rule, fe.Offset, strings.TrimPrefix(fe.Rule.Error(), "websocket: "), fe.Rule.Cite(), fe.Code())
+	d.log.printf("%s rule %s; close code %d", d.mark, describeRule(fe), fe.Code())
+}
+
+// describeRule names a broken rule, the byte that proved it and where the
+// RFC says so: "ErrMaskedFrame at byte 1: frame from the server is masked
+// (RFC 6455 §5.1)".
+func describeRule(fe *wsframe.Error) string {
+	return fmt.Sprintf("%s at byte %d: %s (%s)", fe.Rule.String(), fe.Offset,
+		strings.TrimPrefix(fe.Rule.Error(), "websocket: "), fe.Rule.Cite())
 }
 
 func btoi(b bool) int {
