@@ -173,7 +173,9 @@ func readBodyLine(nc net.Conn, resp *handshake.Response, body []byte) string {
 // timeoutCause names what did not finish in time when ctx's deadline
 // ended it.
 func timeoutCause(ctx context.Context, err error, what string, d time.Duration) error {
-	if ctx.Err() == context.DeadlineExceeded {
+	// The socket's deadline may pass a moment before ctx says so.
+	deadline, _ := ctx.Deadline()
+	if ctx.Err() == context.DeadlineExceeded || !time.Now().Before(deadline) {
 		return fmt.Errorf("%s took longer than --connect-timeout %v", what, d)
 	}
 	return err

@@ -27,6 +27,9 @@ import (
 // once, run with os/exec against servers on 127.0.0.1, every run bounded.
 var wscBin, wsechoBin string
 
+// buildFlags are go build's flags for them (race_test.go adds -race).
+var buildFlags []string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "wsc-test")
 	if err != nil {
@@ -36,7 +39,8 @@ func TestMain(m *testing.M) {
 	wscBin = filepath.Join(dir, "wsc")
 	wsechoBin = filepath.Join(dir, "wsecho")
 	for _, b := range [][2]string{{wscBin, "."}, {wsechoBin, "../wsecho"}} {
-		out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput()
+		args := append(append([]string{"build"}, buildFlags...), "-o", b[0], b[1])
+		out, err := exec.Command("go", args...).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", b[1], err, out)
 			os.RemoveAll(dir)

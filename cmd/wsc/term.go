@@ -59,15 +59,20 @@ func runInteractive(ctx context.Context, o *options, conn *wsconn.Conn, log *log
 			lines <- l
 		}
 	}()
+	// At the end the prompt goes, so that the last line is the close.
+	finish := func(err error) int {
+		t.SetPrompt("")
+		return r.status(err, true)
+	}
 	for {
 		select {
 		case err := <-r.readEnd:
-			return r.status(err, true)
+			return finish(err)
 		case <-ctx.Done():
-			return r.status(r.close(), true)
+			return finish(r.close())
 		case l, ok := <-lines:
 			if !ok {
-				return r.status(r.close(), true)
+				return finish(r.close())
 			}
 			if op == wsframe.OpText && !wsframe.ValidUTF8([]byte(l)) {
 				log.printf("not sent: the line %v", errNotUTF8)
