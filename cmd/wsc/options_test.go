@@ -148,9 +148,29 @@ func TestPingAndTimeouts(t *testing.T) {
 	wantCode(t, r, 1)
 	wantStderr(t, r, `the opening handshake took longer than --connect-timeout 300ms`)
 
-	// A ping interval against a live peer changes nothing.
-	echo := startEcho(t)
-	r = wsc(t, strings.NewReader("a\n"), "--ping", "50ms", "ws://"+echo+"/")
+	// Pings both ways with a live peer: wsecho pings the silent client,
+	// which answers; the client pings, wsecho answers.
+	echo := startEcho(t, "-ping", "100ms")
+	r = wsc(t, slowStdin(t, 600*time.Millisecond, "a\n"), "-vv", "--ping", "150ms", "ws://"+echo+"/")
 	wantCode(t, r, 0)
 	wantStdout(t, r, "a\n")
+	wantStderr(t, r, `(?m)^wsc: < @\d+ fin=1 rsv=000 op=ping unmasked len=0$`)
+	wantStderr(t, r, `(?m)^wsc: > @\d+ fin=1 rsv=000 op=pong masked=[0-9a-f]{8} len=0$`)
+	wantStderr(t, r, `(?m)^wsc: > @\d+ fin=1 rsv=000 op=ping masked=[0-9a-f]{8} len=0$`)
+	wantStderr(t, r, `(?m)^wsc: < @\d+ fin=1 rsv=000 op=pong unmasked len=0$`)
+}
+
+// slowStdin gives data after a pause, then ends.
+func slowStdin(t *testing.T, pause time.Duration, data string) io.Reader {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	go func() {
+		time.Sleep(pause)
+		w.Write([]byte(data))
+		w.Close()
+	}()
+	return r
 }
