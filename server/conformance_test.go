@@ -19,12 +19,21 @@ import (
 // startEcho runs an echo server on a loopback port for the test's duration.
 func startEcho(t testing.TB, o Options) *Server {
 	t.Helper()
-	if o.Logf == nil {
-		o.Logf = func(string, ...any) {}
+	return startServer(t, &Server{Options: o})
+}
+
+// startServer runs s on a loopback port for the test's duration; a nil
+// Handler echoes, a nil Logf is quiet.
+func startServer(t testing.TB, s *Server) *Server {
+	t.Helper()
+	if s.Options.Logf == nil {
+		s.Options.Logf = func(string, ...any) {}
 	}
-	s := &Server{Handler: Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
-		c.WriteMessage(op, data)
-	}}, Options: o}
+	if s.Handler == nil {
+		s.Handler = Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
+			c.WriteMessage(op, data)
+		}}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +54,9 @@ const requestHead = "GET /echo HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nCon
 	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 
 // dialRaw opens a TCP connection and completes the handshake by hand.
+// switchingProtocols is the server's answer to requestHead.
+const switchingProtocols = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+
 func dialRaw(t testing.TB, s *Server) net.Conn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", s.Addr().String(), 2*time.Second)
@@ -54,9 +66,8 @@ func dialRaw(t testing.TB, s *Server) net.Conn {
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(5 * time.Second))
 	fmt.Fprintf(nc, requestHead, s.Addr())
-	want := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
-	got := make([]byte, len(want))
-	if _, err := io.ReadFull(nc, got); err != nil || string(got) != want {
+	got := make([]byte, len(switchingProtocols))
+	if _, err := io.ReadFull(nc, got); err != nil || string(got) != switchingProtocols {
 		t.Fatalf("handshake answer %q, %v", got, err)
 	}
 	return nc
@@ -257,7 +268,7 @@ func TestOversizeRefusedFromTheHeader(t *testing.T) {
 }
 
 func TestHandshakeRejections(t *testing.T) {
-	s := startEcho(t, Options{HandshakeTimeout: 300 * time.Millisecond})
+	s := startServer(t, &Server{HandshakeTimeout: 300 * time.Millisecond})
 	host := s.Addr().String()
 	good := fmt.Sprintf(requestHead, host)
 	cases := []struct {
