@@ -25,7 +25,7 @@ func TestCloseSendKeepsReading(t *testing.T) {
 			return
 		}
 		s := NewConn(nc, wsframe.RoleServer, "", nil, Options{})
-		defer s.CloseNow()
+		t.Cleanup(func() { s.CloseNow() }) // not before its Close reply is out
 		// The server is busy for a while, then answers what came before
 		// the client's Close, then reads the Close (and replies).
 		time.Sleep(50 * time.Millisecond)

@@ -39,10 +39,10 @@ func (e *handshakeRefused) Error() string {
 // trace nor keeps the body of a refusal; the checks are the same ones
 // (handshake.NewClientRequest, the generated response reader,
 // ClientRequest.Check) and the connection is wsconn's.
-func dial(ctx context.Context, o *options, log *logger) (*wsconn.Conn, error) {
+func dial(ctx context.Context, o *options, log *logger) (*wsconn.Conn, <-chan struct{}, error) {
 	u, err := url.Parse(o.url)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	co := handshake.ClientOptions{Protocols: o.protocols, Header: o.headers}
 	if len(o.origins) == 1 {
@@ -50,7 +50,7 @@ func dial(ctx context.Context, o *options, log *logger) (*wsconn.Conn, error) {
 	}
 	req, err := handshake.NewClientRequest(u, co)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var tlsConfig *tls.Config
 	if u.Scheme == "wss" {
@@ -58,11 +58,11 @@ func dial(ctx context.Context, o *options, log *logger) (*wsconn.Conn, error) {
 		if o.cacert != "" {
 			pem, err := os.ReadFile(o.cacert)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			tlsConfig.RootCAs = x509.NewCertPool()
 			if !tlsConfig.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("%s: no PEM certificate in it", o.cacert)
+				return nil, nil, fmt.Errorf("%s: no PEM certificate in it", o.cacert)
 			}
 		}
 	}
@@ -79,25 +79,27 @@ func dial(ctx context.Context, o *options, log *logger) (*wsconn.Conn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, timeoutCause(ctx, err, "connecting", o.connectTimeout)
+		return nil, nil, timeoutCause(ctx, err, "connecting", o.connectTimeout)
 	}
 	if tlsConfig != nil {
 		tc := tls.Client(nc, tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
-			return nil, timeoutCause(ctx, fmt.Errorf("TLS: %w", err), "the TLS handshake", o.connectTimeout)
+			return nil, nil, timeoutCause(ctx, fmt.Errorf("TLS: %w", err), "the TLS handshake", o.connectTimeout)
 		}
 		nc = tc
 	}
+	ec := newEndConn(nc)
+	nc = ec
 	if o.verbose > 0 {
 		nc = newTraceConn(nc, wsframe.RoleClient, log, "", o.verbose, o.maxMessage)
 	}
 	c, err := clientHandshake(ctx, nc, req, o)
 	if err != nil {
 		nc.Close()
-		return nil, timeoutCause(ctx, err, "the opening handshake", o.connectTimeout)
+		return nil, nil, timeoutCause(ctx, err, "the opening handshake", o.connectTimeout)
 	}
-	return c, nil
+	return c, ec.closed, nil
 }
 
 func clientHandshake(ctx context.Context, nc net.Conn, req *handshake.ClientRequest, o *options) (*wsconn.Conn, error) {
@@ -186,6 +188,7 @@ func timeoutCause(ctx context.Context, err error, what string, d time.Duration) 
 type clientRun struct {
 	o       *options
 	conn    *wsconn.Conn
+	ended   <-chan struct{} // the connection is closed for good
 	log     *logger
 	out     *messageWriter
 	prefix  string        // before each message printed
@@ -194,8 +197,8 @@ type clientRun struct {
 	closing chan struct{} // this end started the close
 }
 
-func newClientRun(o *options, conn *wsconn.Conn, log *logger, out *messageWriter, prefix string) *clientRun {
-	r := &clientRun{o: o, conn: conn, log: log, out: out, prefix: prefix,
+func newClientRun(o *options, conn *wsconn.Conn, ended <-chan struct{}, log *logger, out *messageWriter, prefix string) *clientRun {
+	r := &clientRun{o: o, conn: conn, ended: ended, log: log, out: out, prefix: prefix,
 		readEnd: make(chan error, 1), pingErr: make(chan error, 1), closing: make(chan struct{})}
 	go r.read()
 	if o.ping > 0 {
@@ -258,6 +261,13 @@ func (r *clientRun) close() error {
 // for a Close 1000 or 1001 from the peer, 1 otherwise. loud prints a normal
 // end too (interactive mode).
 func (r *clientRun) status(err error, loud bool) int {
+	// The Close reply (or the Close after a broken rule) goes out in the
+	// background: let it, and the lingering close, finish first.
+	select {
+	case <-r.ended:
+	case <-time.After(2*r.o.closeTimeout + time.Second):
+		r.conn.CloseNow()
+	}
 	select {
 	case perr := <-r.pingErr:
 		r.log.printf("%v", perr)
@@ -299,12 +309,12 @@ func describeClose(ce *wsconn.CloseError) string {
 // runPipe is the client when stdin is not a terminal: each message read
 // from stdin is sent; at its end, Close 1000; then what still arrives is
 // printed until the close handshake ends.
-func runPipe(ctx context.Context, o *options, conn *wsconn.Conn, log *logger, stdin io.Reader, stdout io.Writer) int {
+func runPipe(ctx context.Context, o *options, conn *wsconn.Conn, ended <-chan struct{}, log *logger, stdin io.Reader, stdout io.Writer) int {
 	show := o.show
 	if show == "" {
 		show = showRaw
 	}
-	r := newClientRun(o, conn, log, newMessageWriter(stdout, o, show), "")
+	r := newClientRun(o, conn, ended, log, newMessageWriter(stdout, o, show), "")
 	inputEnd := make(chan error, 1)
 	go func() {
 		mr := newMessageReader(stdin, o)

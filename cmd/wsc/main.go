@@ -45,13 +45,13 @@ func run(args []string) int {
 	if o.listen != "" {
 		return runServer(ctx, o, log, os.Stdin, os.Stdout)
 	}
-	conn, err := dial(ctx, o, log)
+	conn, ended, err := dial(ctx, o, log)
 	if err != nil {
 		log.printf("%v", err)
 		return 1
 	}
 	if isTerminal(os.Stdin) && isTerminal(os.Stdout) {
-		return runInteractive(ctx, o, conn, log)
+		return runInteractive(ctx, o, conn, ended, log)
 	}
-	return runPipe(ctx, o, conn, log, os.Stdin, os.Stdout)
+	return runPipe(ctx, o, conn, ended, log, os.Stdin, os.Stdout)
 }

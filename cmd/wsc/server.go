@@ -39,7 +39,8 @@ type plainConn struct {
 	n int64
 }
 
-func (c *plainConn) id() int64 { return c.n }
+func (c *plainConn) id() int64         { return c.n }
+func (c *plainConn) CloseWrite() error { return closeWrite(c.Conn) }
 
 type tracedConn struct {
 	*traceConn

@@ -21,12 +21,12 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 // history, Ctrl-A/E/K/U/W) with a prompt that stays below what arrives.
 // Ctrl-D on an empty line and Ctrl-C both close with 1000 and wait for the
 // close handshake.
-func runInteractive(ctx context.Context, o *options, conn *wsconn.Conn, log *logger) int {
+func runInteractive(ctx context.Context, o *options, conn *wsconn.Conn, ended <-chan struct{}, log *logger) int {
 	fd := int(os.Stdin.Fd())
 	state, err := term.MakeRaw(fd)
 	if err != nil {
 		log.printf("the terminal cannot go raw (%v): plain lines", err)
-		return runPipe(ctx, o, conn, log, os.Stdin, os.Stdout)
+		return runPipe(ctx, o, conn, ended, log, os.Stdin, os.Stdout)
 	}
 	defer term.Restore(fd, state)
 	t := term.NewTerminal(struct {
@@ -43,7 +43,7 @@ func runInteractive(ctx context.Context, o *options, conn *wsconn.Conn, log *log
 		show = showHex
 	}
 	log.printf("connected to %s%s; Ctrl-D or Ctrl-C to close", o.url, protocolNote(conn))
-	r := newClientRun(o, conn, log, newMessageWriter(t, o, show), "< ")
+	r := newClientRun(o, conn, ended, log, newMessageWriter(t, o, show), "< ")
 	op := wsframe.OpText
 	if o.binary {
 		op = wsframe.OpBinary

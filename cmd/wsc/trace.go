@@ -63,6 +63,37 @@ func newTraceConn(nc net.Conn, role wsframe.Role, log *logger, prefix string, le
 	return &traceConn{Conn: nc, in: in, out: out}
 }
 
+// CloseWrite half-closes, as wsconn's lingering close wants, when the
+// connection underneath can.
+func (t *traceConn) CloseWrite() error { return closeWrite(t.Conn) }
+
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// endConn tells when the connection is closed for good: wsconn ends a
+// connection in the background (the Close reply, or the Close after a
+// broken rule, then a lingering close), and a command must not exit before
+// that is over.
+type endConn struct {
+	net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func newEndConn(c net.Conn) *endConn { return &endConn{Conn: c, closed: make(chan struct{})} }
+
+func (e *endConn) Close() error {
+	err := e.Conn.Close()
+	e.once.Do(func() { close(e.closed) })
+	return err
+}
+
+func (e *endConn) CloseWrite() error { return closeWrite(e.Conn) }
+
 func (t *traceConn) Read(p []byte) (int, error) {
 	n, err := t.Conn.Read(p)
 	if n > 0 {
