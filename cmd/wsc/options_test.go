@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,8 +15,10 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -149,28 +154,44 @@ func TestPingAndTimeouts(t *testing.T) {
 	wantStderr(t, r, `the opening handshake took longer than --connect-timeout 300ms`)
 
 	// Pings both ways with a live peer: wsecho pings the silent client,
-	// which answers; the client pings, wsecho answers.
+	// which answers; the client pings, wsecho answers. stdin ends once
+	// the trace has shown all four.
 	echo := startEcho(t, "-ping", "100ms")
-	r = wsc(t, slowStdin(t, 600*time.Millisecond, "a\n"), "-vv", "--ping", "150ms", "ws://"+echo+"/")
-	wantCode(t, r, 0)
-	wantStdout(t, r, "a\n")
-	wantStderr(t, r, `(?m)^wsc: < @\d+ fin=1 rsv=000 op=ping unmasked len=0$`)
-	wantStderr(t, r, `(?m)^wsc: > @\d+ fin=1 rsv=000 op=pong masked=[0-9a-f]{8} len=0$`)
-	wantStderr(t, r, `(?m)^wsc: > @\d+ fin=1 rsv=000 op=ping masked=[0-9a-f]{8} len=0$`)
-	wantStderr(t, r, `(?m)^wsc: < @\d+ fin=1 rsv=000 op=pong unmasked len=0$`)
-}
-
-// slowStdin gives data after a pause, then ends.
-func slowStdin(t *testing.T, pause time.Duration, data string) io.Reader {
-	r, w, err := os.Pipe()
-	if err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, wscBin, "-vv", "--ping", "100ms", "ws://"+echo+"/")
+	stdin, _ := cmd.StdinPipe()
+	stderr, _ := cmd.StderrPipe()
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Close() })
-	go func() {
-		time.Sleep(pause)
-		w.Write([]byte(data))
-		w.Close()
-	}()
-	return r
+	want := []*regexp.Regexp{
+		regexp.MustCompile(`^wsc: < @\d+ fin=1 rsv=000 op=ping unmasked len=0$`),
+		regexp.MustCompile(`^wsc: > @\d+ fin=1 rsv=000 op=pong masked=[0-9a-f]{8} len=0$`),
+		regexp.MustCompile(`^wsc: > @\d+ fin=1 rsv=000 op=ping masked=[0-9a-f]{8} len=0$`),
+		regexp.MustCompile(`^wsc: < @\d+ fin=1 rsv=000 op=pong unmasked len=0$`),
+	}
+	seen := make([]bool, len(want))
+	var trace strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && stdin != nil {
+		trace.WriteString(sc.Text() + "\n")
+		all := true
+		for i, re := range want {
+			seen[i] = seen[i] || re.MatchString(sc.Text())
+			all = all && seen[i]
+		}
+		if all {
+			io.WriteString(stdin, "a\n")
+			stdin.Close()
+			stdin = nil
+		}
+	}
+	io.Copy(io.Discard, stderr)
+	err = cmd.Wait()
+	if stdin != nil || err != nil || out.String() != "a\n" {
+		t.Fatalf("pings both ways: seen %v, exit %v, stdout %q; trace:\n%s", seen, err, out.String(), trace.String())
+	}
 }

@@ -108,7 +108,7 @@ func TestInteractive(t *testing.T) {
 	addr := startServer(t, server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, p []byte) {
 		if string(p) == "later" {
 			go func() {
-				time.Sleep(300 * time.Millisecond)
+				time.Sleep(time.Second) // "half" is on the screen by then
 				c.WriteMessage(wsframe.OpText, []byte("tock"))
 			}()
 		}
@@ -128,6 +128,7 @@ func TestInteractive(t *testing.T) {
 	s.keys("later", "Enter")
 	s.waitScreen(`(?m)^< later$`)
 	s.keys("half")
+	s.waitScreen(`(?m)^> half$`)
 	sc := s.waitScreen(`(?m)^< tock$`)
 	if !regexp.MustCompile(`(?m)^< tock\n> half$`).MatchString(sc) {
 		t.Fatalf("the half-typed line is not below the message that arrived:\n%s", sc)
