@@ -344,6 +344,7 @@ func TestHeadersProtocolsVerbose(t *testing.T) {
 // startWsc runs wsc in server mode and returns its address, a writer to
 // its stdin and a reader of its stdout lines.
 type wscServer struct {
+	cmd    *exec.Cmd
 	addr   string
 	stdin  io.WriteCloser
 	lines  chan string
@@ -377,7 +378,7 @@ func startWsc(t *testing.T, args ...string) *wscServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &wscServer{stdin: stdin, lines: make(chan string, 100), stderr: &syncBuffer{}}
+	s := &wscServer{cmd: cmd, stdin: stdin, lines: make(chan string, 100), stderr: &syncBuffer{}}
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
@@ -565,4 +566,56 @@ func TestServerExecTr(t *testing.T) {
 	wantCode(t, r, 1)
 	wantStdout(t, r, "partial\n")
 	wantStderr(t, r, `1011 \(internal error\) ".*exit status 3"`)
+}
+
+// TestSignals: SIGINT makes a client close with 1000 and a server send
+// 1001 to every client; both exit 0.
+func TestSignals(t *testing.T) {
+	t.Parallel()
+	s := startWsc(t)
+	client := func() (*exec.Cmd, *syncBuffer, chan error) {
+		cmd := exec.Command(wscBin, "-v", "ws://"+s.addr+"/")
+		cmd.Stdin = openStdin(t, "")
+		stderr := &syncBuffer{}
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		t.Cleanup(func() { cmd.Process.Kill() })
+		waitFor(t, stderr, `< HTTP/1.1 101`)
+		return cmd, stderr, done
+	}
+	wait := func(done chan error, stderr *syncBuffer) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("exit: %v\n%s", err, stderr)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no exit\n%s", stderr)
+		}
+	}
+	cmd, stderr, done := client()
+	cmd.Process.Signal(os.Interrupt)
+	wait(done, stderr)
+	waitFor(t, s.stderr, `\[1\] closed: 1000 \(normal closure\)`)
+
+	// The server: its client hears 1001.
+	_, stderr, done = client()
+	waitFor(t, s.stderr, `\[2\] open`)
+	sigServer(t, s)
+	wait(done, stderr)
+	if !strings.Contains(stderr.String(), "closed: 1001 (going away)") {
+		t.Fatalf("client stderr:\n%s", stderr)
+	}
+}
+
+// sigServer interrupts wsc -l and waits for it to say it shuts down.
+func sigServer(t *testing.T, s *wscServer) {
+	t.Helper()
+	s.cmd.Process.Signal(os.Interrupt)
+	waitFor(t, s.stderr, `shutting down: Close 1001 to every client`)
 }
