@@ -348,34 +348,46 @@ func TestShutdownWhileAccepting(t *testing.T) {
 	}
 }
 
-// Lingering close: a client sends a burst, its Close and then more bytes,
-// reading nothing until it is done writing. Closing a socket with unread
-// input would make the server's kernel reset the connection and destroy
-// the echoes waiting in the client's receive buffer; the server
-// half-closes and drains instead, so every echo and the Close arrive.
+// Lingering close: a client sends a burst, then its Close (or a frame that
+// breaks a rule) and more bytes, reading nothing until it is done writing.
+// Closing a socket with unread input would make the server's kernel reset
+// the connection and destroy the echoes waiting in the client's receive
+// buffer; the server half-closes and drains instead, so every echo and the
+// Close arrive.
 func TestLingeringCloseKeepsEchoes(t *testing.T) {
-	s := startEcho(t, Options{})
-	nc := dialRaw(t, s)
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	const msgs = 64
-	var burst []byte
-	for i := range msgs {
-		burst = append(burst, binary_(strings.Repeat(string(rune('a'+i%26)), 1000)).bytes()...)
-	}
-	burst = append(burst, closeFrame(1000, "").bytes()...)
-	if _, err := nc.Write(burst); err != nil {
-		t.Fatal(err)
-	}
-	// Bytes after the Close, which the server ignores; some arrive after
-	// it has finished its side.
-	for i := 0; i < 20; i++ {
-		if _, err := nc.Write(bytes.Repeat([]byte{0x55}, 4096)); err != nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	got := readReply(t, nc, 5*time.Second)
-	if n := strings.Count(got, "binary fin=true"); n != msgs || !strings.HasSuffix(got, "close 1000 \"\"\nEOF\n") {
-		t.Fatalf("%d of %d echoes, ending %q", n, msgs, got[max(0, len(got)-80):])
+	for _, end := range []struct {
+		name  string
+		frame frame
+		close string
+	}{
+		{"close handshake", closeFrame(1000, ""), "close 1000 \"\""},
+		{"protocol error", frame{op: 0x3, fin: true, data: "reserved opcode"}, "close 1002 \"\""},
+	} {
+		t.Run(end.name, func(t *testing.T) {
+			s := startEcho(t, Options{})
+			nc := dialRaw(t, s)
+			nc.SetDeadline(time.Now().Add(10 * time.Second))
+			const msgs = 64
+			var burst []byte
+			for i := range msgs {
+				burst = append(burst, binary_(strings.Repeat(string(rune('a'+i%26)), 1000)).bytes()...)
+			}
+			burst = append(burst, end.frame.bytes()...)
+			if _, err := nc.Write(burst); err != nil {
+				t.Fatal(err)
+			}
+			// Bytes after the end, which the server ignores; some arrive
+			// after it has finished its side.
+			for i := 0; i < 20; i++ {
+				if _, err := nc.Write(bytes.Repeat([]byte{0x55}, 4096)); err != nil {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			got := readReply(t, nc, 5*time.Second)
+			if n := strings.Count(got, "binary fin=true"); n != msgs || !strings.HasSuffix(got, end.close+"\nEOF\n") {
+				t.Fatalf("%d of %d echoes, ending %q", n, msgs, got[max(0, len(got)-80):])
+			}
+		})
 	}
 }
