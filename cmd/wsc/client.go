@@ -310,11 +310,7 @@ func describeClose(ce *wsconn.CloseError) string {
 // from stdin is sent; at its end, Close 1000; then what still arrives is
 // printed until the close handshake ends.
 func runPipe(ctx context.Context, o *options, conn *wsconn.Conn, ended <-chan struct{}, log *logger, stdin io.Reader, stdout io.Writer) int {
-	show := o.show
-	if show == "" {
-		show = showRaw
-	}
-	r := newClientRun(o, conn, ended, log, newMessageWriter(stdout, o, show), "")
+	r := newClientRun(o, conn, ended, log, newMessageWriter(stdout, o, o.show), "")
 	inputEnd := make(chan error, 1)
 	go func() {
 		mr := newMessageReader(stdin, o)

@@ -165,7 +165,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.binary, "binary", false, "same as -b")
 	fs.BoolVar(&o.nul, "0", false, "messages are NUL-separated instead of newline-separated, on input and output")
 	fs.BoolVar(&o.raw, "raw", false, "send all of the input as one message")
-	fs.StringVar(&o.show, "show", "", "how received binary messages are printed: `raw|hex|len` (default: raw in a pipe, hex on a terminal)")
+	fs.StringVar(&o.show, "show", "", "how received binary messages are printed: `raw|hex|len` (default: raw into a pipe, hex on a terminal)")
 	fs.BoolVar(&o.insecure, "insecure", false, "wss: do not verify the server's certificate")
 	fs.StringVar(&o.cacert, "cacert", "", "wss: trust the certificates in this PEM `file` (instead of the system's)")
 	fs.DurationVar(&o.ping, "ping", 0, "ping the peer at this `interval`; no pong within it ends the connection (0: never)")

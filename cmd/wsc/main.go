@@ -40,6 +40,12 @@ func run(args []string) int {
 		usage(os.Stderr, err)
 		return 2
 	}
+	if o.show == "" { // binary messages: as they are into a pipe, in hex on a screen
+		o.show = showRaw
+		if isTerminal(os.Stdout) {
+			o.show = showHex
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if o.listen != "" {

@@ -82,11 +82,7 @@ type serverRun struct {
 }
 
 func runServer(ctx context.Context, o *options, log *logger, stdin io.Reader, stdout io.Writer) int {
-	show := o.show
-	if show == "" {
-		show = showRaw
-	}
-	s := &serverRun{o: o, log: log, out: newMessageWriter(stdout, o, show),
+	s := &serverRun{o: o, log: log, out: newMessageWriter(stdout, o, o.show),
 		conns: map[*wsconn.Conn]int64{}, execs: map[*wsconn.Conn]*execConn{}}
 	opts := server.Options{
 		Protocols:    o.protocols,

@@ -38,12 +38,8 @@ func runInteractive(ctx context.Context, o *options, conn *wsconn.Conn, ended <-
 	}
 	log.setOutput(t)
 	defer log.setOutput(os.Stderr)
-	show := o.show
-	if show == "" {
-		show = showHex
-	}
 	log.printf("connected to %s%s; Ctrl-D or Ctrl-C to close", o.url, protocolNote(conn))
-	r := newClientRun(o, conn, ended, log, newMessageWriter(t, o, show), "< ")
+	r := newClientRun(o, conn, ended, log, newMessageWriter(t, o, o.show), "< ")
 	op := wsframe.OpText
 	if o.binary {
 		op = wsframe.OpBinary

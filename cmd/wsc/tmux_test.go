@@ -137,11 +137,12 @@ func TestInteractive(t *testing.T) {
 	s.waitScreen(`wsc: closed: 1000 \(normal closure\)`)
 	s.waitScreen(`(?m)^EXIT=0$`)
 
-	// Ctrl-C closes with 1000 too.
-	s2 := newTmux(t, wscBin+" ws://"+addr+"/")
+	// Binary messages (-b) show in hex on a screen; Ctrl-C closes with
+	// 1000 too.
+	s2 := newTmux(t, wscBin+" -b ws://"+addr+"/")
 	s2.waitScreen(`(?m)^>$`)
-	s2.keys("x", "Enter")
-	s2.waitScreen(`(?m)^< x$`)
+	s2.keys("xyz", "Enter")
+	s2.waitScreen(`(?m)^< 78797a$`)
 	s2.keys("C-c")
 	s2.waitScreen(`wsc: closed: 1000 \(normal closure\)`)
 	s2.waitScreen(`(?m)^EXIT=0$`)
