@@ -38,11 +38,21 @@ func TestMain(m *testing.M) {
 	}
 	wscBin = filepath.Join(dir, "wsc")
 	wsechoBin = filepath.Join(dir, "wsecho")
-	for _, b := range [][2]string{{wscBin, "."}, {wsechoBin, "../wsecho"}} {
-		args := append(append([]string{"build"}, buildFlags...), "-o", b[0], b[1])
-		out, err := exec.Command("go", args...).CombinedOutput()
+	builds := [][2]string{{wscBin, "."}, {wsechoBin, "../wsecho"}}
+	errs := make([]error, len(builds))
+	var wg sync.WaitGroup
+	for i, b := range builds {
+		wg.Go(func() {
+			args := append(append([]string{"build"}, buildFlags...), "-o", b[0], b[1])
+			if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", b[1], err, out)
+			fmt.Fprintln(os.Stderr, err)
 			os.RemoveAll(dir)
 			os.Exit(1)
 		}
