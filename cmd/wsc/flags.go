@@ -37,6 +37,7 @@ type options struct {
 
 	echo    bool
 	exec    string
+	pty     bool
 	verbose int
 }
 
@@ -175,6 +176,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(byteSize{&o.maxMessage}, "max-message", "largest message accepted, in `bytes` (K, M, G suffixes); larger: close 1009")
 	fs.BoolVar(&o.echo, "echo", false, "server: send every message back")
 	fs.StringVar(&o.exec, "exec", "", "server: run `command` (with sh -c) per connection; messages are lines of its stdin, lines of its stdout are messages")
+	fs.BoolVar(&o.pty, "pty", false, "server, with --exec: the command's stdout is a pseudo-terminal, so that programs that buffer into a pipe (tr, grep, python) answer line by line (Linux)")
 	fs.Var(counter{&o.verbose, 1}, "v", "print the handshake's request and response heads (-vv: also every frame and every rule broken)")
 	fs.Var(counter{&o.verbose, 2}, "vv", "same as -v -v")
 	fs.Var(counter{&o.verbose, 1}, "verbose", "same as -v")
@@ -239,6 +241,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		case o.insecure && o.cacert != "":
 			return nil, errors.New("--insecure and --cacert exclude each other")
 		}
+	}
+	if o.pty && o.exec == "" {
+		return nil, errors.New("--pty is for the command run by --exec")
 	}
 	if o.raw && o.nul {
 		return nil, errors.New("--raw sends one message: -0 does not apply")

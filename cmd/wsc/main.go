@@ -8,7 +8,7 @@
 //	wsc ws://127.0.0.1:9001/                 # a prompt on a terminal
 //	printf 'hello\nworld\n' | wsc ws://127.0.0.1:9001/
 //	wsc -l 127.0.0.1:9002                    # print what clients send
-//	wsc -l 127.0.0.1:9002 --exec 'stdbuf -oL tr a-z A-Z'
+//	wsc -l 127.0.0.1:9002 --exec 'tr a-z A-Z' --pty
 //
 // In a pipe, each line of stdin is a message (-b binary, -0 NUL-separated,
 // --raw all of stdin as one) and each message received is a line of

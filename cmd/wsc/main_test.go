@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -563,6 +564,30 @@ func TestServerExecTr(t *testing.T) {
 		}
 	}
 
+	// With --pty, tr's stdout is a terminal: plain tr answers each line.
+	if runtime.GOOS == "linux" {
+		s = startWsc(t, "--exec", "tr a-z A-Z", "--pty")
+		c = dialT(t, "ws://"+s.addr+"/")
+		for _, m := range []string{"hello", "world"} {
+			c.WriteMessage(wsframe.OpText, []byte(m))
+			if got, want := readT(t, c), strings.ToUpper(m); got != want {
+				t.Fatalf("tr under --pty gave %q, want %q", got, want)
+			}
+		}
+		if err := c.Close(wsframe.CloseNormal, ""); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, s.stderr, `\[1\] closed: 1000`)
+		// A command that writes and exits: all of its output arrives
+		// (the pseudo-terminal's end is not its loss).
+		s = startWsc(t, "--exec", "seq 1 500", "--pty")
+		r := wsc(t, openStdin(t, ""), "ws://"+s.addr+"/")
+		wantCode(t, r, 0)
+		if want := seq(500); r.stdout != want {
+			t.Fatalf("seq 1 500 under --pty: got %d bytes, want %d", len(r.stdout), len(want))
+		}
+	}
+
 	// Plain tr: its input ends after two lines (head), then all of its
 	// output goes out, then the Close. The wsc client's stdin stays open:
 	// the end is the server's.
@@ -628,4 +653,12 @@ func sigServer(t *testing.T, s *wscServer) {
 	t.Helper()
 	s.cmd.Process.Signal(os.Interrupt)
 	waitFor(t, s.stderr, `shutting down: Close 1001 to every client`)
+}
+
+func seq(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "%d\n", i)
+	}
+	return b.String()
 }

@@ -269,12 +269,32 @@ func startExec(o *options, c *wsconn.Conn, id int64, log *logger) (*execConn, er
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	var stdout io.ReadCloser
+	if o.pty {
+		master, slave, err := openPTY()
+		if err != nil {
+			stdin.Close()
+			return nil, err
+		}
+		cmd.Stdout = slave
+		err = cmd.Start()
+		slave.Close() // the command holds it now; its end is the output's end
+		if err != nil {
+			master.Close()
+			stdin.Close()
+			return nil, err
+		}
+		stdout = struct {
+			io.Reader
+			io.Closer
+		}{ptyReader{master}, master}
+	} else {
+		if stdout, err = cmd.StdoutPipe(); err != nil {
+			return nil, err
+		}
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
 	}
 	e := &execConn{cmd: cmd, stdin: stdin, sep: '\n', log: log, id: id, exited: make(chan struct{}), grace: o.closeTimeout}
 	if o.nul {
@@ -293,6 +313,9 @@ func startExec(o *options, c *wsconn.Conn, id int64, log *logger) (*execConn, er
 			if err := c.WriteMessage(op, p); err != nil {
 				break
 			}
+		}
+		if o.pty {
+			stdout.Close() // Wait closes only the pipes it made
 		}
 		// Its output is over: wait a moment for its exit status, then close.
 		code, reason := wsframe.CloseNormal, ""
