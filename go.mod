@@ -5,6 +5,4 @@ go 1.26
 require (
 	github.com/dave/jennifer v1.7.1
 	github.com/leanovate/gopter v0.2.11
-	golang.org/x/sys v0.46.0
-	golang.org/x/term v0.44.0
 )

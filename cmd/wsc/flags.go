@@ -245,6 +245,9 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	if o.pty && o.exec == "" {
 		return nil, errors.New("--pty is for the command run by --exec")
 	}
+	if o.pty && !ptySupported {
+		return nil, errors.New("--pty is implemented on Linux only (stdbuf -oL in --exec makes most programs answer line by line)")
+	}
 	if o.raw && o.nul {
 		return nil, errors.New("--raw sends one message: -0 does not apply")
 	}

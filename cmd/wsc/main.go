@@ -56,7 +56,7 @@ func run(args []string) int {
 		log.printf("%v", err)
 		return 1
 	}
-	if isTerminal(os.Stdin) && isTerminal(os.Stdout) {
+	if isTerminal(os.Stdin) && isTerminal(os.Stdout) && !o.nul && !o.raw { // -0 and --raw read stdin as a stream
 		return runInteractive(ctx, o, conn, ended, log)
 	}
 	return runPipe(ctx, o, conn, ended, log, os.Stdin, os.Stdout)

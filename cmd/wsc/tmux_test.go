@@ -89,61 +89,60 @@ func (s *tmuxSession) waitScreen(pattern string) string {
 	}
 }
 
-func countLines(screen, line string) int {
-	n := 0
-	for _, l := range strings.Split(screen, "\n") {
-		if l == line {
-			n++
-		}
-	}
-	return n
-}
-
 // TestInteractive types into wsc in a terminal: a prompt, lines sent and
-// answers printed, history (Up), line editing (Left), a message arriving
-// while a line is half typed (the line stays), Ctrl-D and Ctrl-C closing
-// with 1000.
+// answers printed, the terminal's own line editing (Backspace, Ctrl-U), a
+// message arriving while a line is half typed (it is printed above, the
+// half line stays below and is still sent whole), Ctrl-D and Ctrl-C
+// closing with 1000.
 func TestInteractive(t *testing.T) {
 	t.Parallel()
 	addr := startServer(t, server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, p []byte) {
 		if string(p) == "later" {
 			go func() {
 				time.Sleep(time.Second) // "half" is on the screen by then
-				c.WriteMessage(wsframe.OpText, []byte("tock"))
+				c.WriteMessage(wsframe.OpText, []byte("tock\ttab"))
 			}()
 		}
 		c.WriteMessage(op, p)
 	}}, server.Options{})
-	s := newTmux(t, wscBin+" ws://"+addr+"/")
+	// The shell ignores the SIGINT that Ctrl-C sends to the whole
+	// foreground group (trap :), so that it can print wsc's exit status.
+	s := newTmux(t, "trap : INT; "+wscBin+" ws://"+addr+"/")
 	s.waitScreen(`connected to ws://` + regexp.QuoteMeta(addr) + `/; Ctrl-D or Ctrl-C to close`)
 	s.waitScreen(`(?m)^>$`)
 	s.keys("hello", "Enter")
-	s.waitScreen(`(?m)^< hello$`)
-	s.keys("Up", "Enter") // history
-	if sc := s.waitScreen(`(?m)^< hello\n(> hello\n)?< hello$|(?s)< hello.*< hello`); countLines(sc, "< hello") != 2 {
-		t.Fatalf("Up Enter did not send hello again:\n%s", sc)
-	}
-	s.keys("wrld", "Left", "Left", "Left", "o", "Enter") // editing
+	s.waitScreen(`(?m)^> hello\n< hello\n>$`)
+	s.keys("wrld", "BSpace", "BSpace", "BSpace", "orld", "Enter") // the terminal's editing
 	s.waitScreen(`(?m)^< world$`)
+	s.keys("gone", "C-u", "kept", "Enter")
+	s.waitScreen(`(?m)^< kept$`)
 	s.keys("later", "Enter")
 	s.waitScreen(`(?m)^< later$`)
 	s.keys("half")
 	s.waitScreen(`(?m)^> half$`)
-	sc := s.waitScreen(`(?m)^< tock$`)
-	if !regexp.MustCompile(`(?m)^< tock\n> half$`).MatchString(sc) {
-		t.Fatalf("the half-typed line is not below the message that arrived:\n%s", sc)
+	// tock arrives: above the half-typed line, which stays at the bottom,
+	// with its tab expanded (to column 8) rather than sent to the terminal.
+	s.waitScreen(`(?m)^< later\n< tock  tab\n> half$`)
+	s.keys("way", "Enter") // the line is still whole: "halfway"
+	sc := s.waitScreen(`(?m)^< halfway$`)
+	if strings.Contains(sc, "gone") {
+		t.Fatalf("Ctrl-U did not kill the line:\n%s", sc)
 	}
-	s.keys("C-u", "C-d")
-	s.waitScreen(`wsc: closed: 1000 \(normal closure\)`)
-	s.waitScreen(`(?m)^EXIT=0$`)
+	s.keys("C-d")
+	sc = s.waitScreen(`(?m)^EXIT=0$`)
+	if !regexp.MustCompile(`(?m)^< halfway\nwsc: closed: 1000 \(normal closure\)\nEXIT=0$`).MatchString(sc) {
+		t.Fatalf("Ctrl-D: want the close on its own line, where the prompt was:\n%s", sc)
+	}
 
 	// Binary messages (-b) show in hex on a screen; Ctrl-C closes with
 	// 1000 too.
-	s2 := newTmux(t, wscBin+" -b ws://"+addr+"/")
+	s2 := newTmux(t, "trap : INT; "+wscBin+" -b ws://"+addr+"/")
 	s2.waitScreen(`(?m)^>$`)
 	s2.keys("xyz", "Enter")
 	s2.waitScreen(`(?m)^< 78797a$`)
 	s2.keys("C-c")
-	s2.waitScreen(`wsc: closed: 1000 \(normal closure\)`)
-	s2.waitScreen(`(?m)^EXIT=0$`)
+	sc = s2.waitScreen(`(?m)^EXIT=0$`)
+	if !regexp.MustCompile(`(?m)^< 78797a\nwsc: closed: 1000 \(normal closure\)\nEXIT=0$`).MatchString(sc) {
+		t.Fatalf("Ctrl-C: want the close on its own line, where the prompt was:\n%s", sc)
+	}
 }
