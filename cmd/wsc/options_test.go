@@ -59,6 +59,11 @@ func TestParseArgs(t *testing.T) {
 			t.Errorf("%q: accepted", bad)
 		}
 	}
+	// --pty exists where it is implemented (Linux) and is refused elsewhere.
+	_, err = parseArgs([]string{"-l", ":1", "--exec", "cat", "--pty"}, io.Discard)
+	if ptySupported != (err == nil) {
+		t.Errorf("--pty with ptySupported=%v: error %v", ptySupported, err)
+	}
 	// Usage errors exit 2 and say why.
 	r := wsc(t, strings.NewReader(""), "--echo", "ws://127.0.0.1:1/")
 	wantCode(t, r, 2)
