@@ -15,7 +15,7 @@ import (
 )
 
 // logger writes wsc's own lines (diagnostics, the trace) to stderr, or to
-// the terminal's line editor in interactive mode, one line at a time.
+// the screen (above the line being typed) in interactive mode, one line at a time.
 type logger struct {
 	mu sync.Mutex
 	w  io.Writer
