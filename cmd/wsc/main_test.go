@@ -28,9 +28,12 @@ import (
 // once, run with os/exec against servers on 127.0.0.1, every run bounded.
 var wscBin, wsechoBin string
 
-// buildFlags are go build's flags for them (race_test.go adds -race).
-var buildFlags []string
-
+// TestMain builds both binaries with one go build (one package load, the
+// links in parallel), without -race even under -race: a race-built process
+// takes up to a second to start on a loaded machine and the tests start
+// dozens, which tripled the package's time (36 s against 10 s); the
+// race detector still checks the tests' own goroutines and servers.
+// WSC_TEST_RACE=1 builds them with -race, to race-check wsc itself.
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "wsc-test")
 	if err != nil {
@@ -39,24 +42,15 @@ func TestMain(m *testing.M) {
 	}
 	wscBin = filepath.Join(dir, "wsc")
 	wsechoBin = filepath.Join(dir, "wsecho")
-	builds := [][2]string{{wscBin, "."}, {wsechoBin, "../wsecho"}}
-	errs := make([]error, len(builds))
-	var wg sync.WaitGroup
-	for i, b := range builds {
-		wg.Go(func() {
-			args := append(append([]string{"build"}, buildFlags...), "-o", b[0], b[1])
-			if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
-			}
-		})
+	args := []string{"build"}
+	if os.Getenv("WSC_TEST_RACE") != "" {
+		args = append(args, "-race")
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
+	args = append(args, "-o", dir+string(filepath.Separator), ".", "../wsecho")
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -27,7 +27,8 @@ func newProperties(t *testing.T) *gopter.Properties {
 		seed = v
 	}
 	p := gopter.DefaultTestParametersWithSeed(seed)
-	p.MinSuccessfulTests = 500
+	p.MinSuccessfulTests = 300
+	p.MaxSize = 40 // lines per text, runes per line: rows of 8 to 40 columns
 	t.Logf("seed %d", seed)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -73,6 +74,7 @@ func visible(line string) string {
 // the cursor), keep every visible character in order, and are cut only
 // when the next character would not fit.
 func TestLayout(t *testing.T) {
+	t.Parallel()
 	runes := gen.OneGenOf(
 		gen.RuneRange('a', 'z'), // neither ^ nor \, which the escaped forms start with
 		gen.OneConstOf('\t', ' ', '\x1b', '\r', '\x00', '\x7f', '\u0085', '\u009b', 'é', '界', '😀', '\uFF21'),
