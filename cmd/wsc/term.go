@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"unicode"
@@ -93,16 +94,22 @@ func protocolNote(c *wsconn.Conn) string {
 // typed line, at the same column). The text is cut into rows by the
 // terminal's width, tabs expanded and control characters shown as ^X, so
 // that nothing in a message moves the cursor.
+//
+// Windows' console interprets these sequences only when a program turns
+// that on (which needs its API), so there the text goes on rows of its own
+// below and the prompt is printed again: the typed line stays in the
+// console's buffer and is still sent whole, but shows above the text.
 type screen struct {
 	mu     sync.Mutex
 	w      io.Writer
 	prompt string
 	size   func() (width, height int)
+	vt     bool // insert above; false: below, then the prompt again
 	ended  bool
 }
 
 func newScreen(w io.Writer, prompt string, size func() (int, int)) *screen {
-	return &screen{w: w, prompt: prompt, size: size}
+	return &screen{w: w, prompt: prompt, size: size, vt: runtime.GOOS != "windows"}
 }
 
 func (s *screen) showPrompt() {
@@ -133,6 +140,10 @@ func (s *screen) above(text string) {
 		return
 	}
 	rows := layout(text, width)
+	if !s.vt {
+		io.WriteString(s.w, "\r\n"+strings.Join(rows, "\r\n")+"\r\n"+s.prompt)
+		return
+	}
 	batch := max(1, height-2) // the typed line must stay on the screen
 	var b strings.Builder
 	for len(rows) > 0 {

@@ -126,10 +126,12 @@ func TestLayout(t *testing.T) {
 
 // TestScreen: what screen writes for a message on a terminal 10 columns
 // by 5 rows: room below, save, insert, the rows, restore, down again; at
-// most height-2 rows at a time; plainly once the prompt is gone.
+// most height-2 rows at a time; below the line, without VT sequences
+// (Windows); plainly once the prompt is gone.
 func TestScreen(t *testing.T) {
 	var out bytes.Buffer
 	s := newScreen(&out, "> ", func() (int, int) { return 10, 5 })
+	s.vt = true
 	s.showPrompt()
 	s.writer().Write([]byte("abc\n"))
 	want := "> " + "\x1bD\x1bM\x1b7\r\x1b[1Labc\x1b8\x1bD"
@@ -153,6 +155,12 @@ func TestScreen(t *testing.T) {
 	want = "\x1bD\x1bD\x1bM\x1bM\x1b7\r\x1b[2L1\r\n2\x1b8\x1bD\x1bD" + "\x1bD\x1bM\x1b7\r\x1b[1L3\x1b8\x1bD"
 	if out.String() != want {
 		t.Fatalf("in batches: %q, want %q", out.String(), want)
+	}
+	out.Reset()
+	s.vt = false // Windows: below, and the prompt again
+	w.Write([]byte("1\n2\n3\n"))
+	if want := "\r\n1\r\n2\r\n3\r\n> "; out.String() != want {
+		t.Fatalf("without VT sequences: %q, want %q", out.String(), want)
 	}
 	out.Reset()
 	s.end()
