@@ -962,33 +962,8 @@ var ErrCloseTimeout = errors.New("wsconn: close timed out")
 // flight to the peer is not destroyed. An invalid code or reason is an
 // error that leaves the connection as it was.
 func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
-	var probe [wsframe.MaxControlPayload]byte
-	if _, err := wsframe.AppendClose(probe[:0], code, reason); err != nil {
-		return err
-	}
 	deadline := time.Now().Add(c.opts.CloseTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	if err := c.lockWrite(ctx); err != nil {
-		c.closeNow()
-		return ErrCloseTimeout
-	}
-	c.mu.Lock()
-	c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
-	c.s.ClearPending()
-	var err error
-	c.wbuf, err = c.s.AppendClose(c.wbuf, code, reason)
-	c.mu.Unlock()
-	if len(c.wbuf) > 0 {
-		if werr := c.writeLocked(deadline, c.wbuf); werr != nil && err == nil {
-			err = werr
-		}
-	} else if err == nil {
-		err = c.writeErr
-	}
-	c.unlockWrite()
-	if err != nil && !errors.Is(err, ErrClosed) {
-		c.closeNow()
+	if err := c.sendClose(code, reason, deadline); err != nil && !errors.Is(err, ErrClosed) {
 		return err
 	}
 	if c.readMu.TryLock() {
@@ -1012,6 +987,54 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 		c.closeNow() // no Close from the peer in time
 	}
 	return nil
+}
+
+// CloseSend sends a Close with code and reason, within the close timeout,
+// and returns without waiting for the peer's. The reader (ReadMessage,
+// NextReader, Run) goes on receiving what the peer sent before its Close,
+// then gets the *CloseError with the peer's code. Close, by contrast,
+// reads to the peer's Close itself when no reader holds the connection at
+// that moment (one between two ReadMessage calls, say), and the messages on
+// the way are lost. The caller bounds the wait for the peer's Close (with
+// CloseNow). Like Close, an invalid code or reason is an error that leaves
+// the connection as it was.
+func (c *Conn) CloseSend(code wsframe.CloseCode, reason string) error {
+	return c.sendClose(code, reason, time.Now().Add(c.opts.CloseTimeout))
+}
+
+// sendClose validates the Close, takes the write lock and sends the Close
+// (after the replies queued), all by deadline; ErrClosed when this end's
+// Close went out already. A Close that cannot be sent in time drops the
+// connection.
+func (c *Conn) sendClose(code wsframe.CloseCode, reason string, deadline time.Time) error {
+	var probe [wsframe.MaxControlPayload]byte
+	if _, err := wsframe.AppendClose(probe[:0], code, reason); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := c.lockWrite(ctx); err != nil {
+		c.closeNow()
+		return ErrCloseTimeout
+	}
+	c.mu.Lock()
+	c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
+	c.s.ClearPending()
+	var err error
+	c.wbuf, err = c.s.AppendClose(c.wbuf, code, reason)
+	c.mu.Unlock()
+	if len(c.wbuf) > 0 {
+		if werr := c.writeLocked(deadline, c.wbuf); werr != nil && err == nil {
+			err = werr
+		}
+	} else if err == nil {
+		err = c.writeErr
+	}
+	c.unlockWrite()
+	if err != nil && !errors.Is(err, ErrClosed) {
+		c.closeNow()
+	}
+	return err
 }
 
 // CloseNow closes the TCP connection without a handshake.
