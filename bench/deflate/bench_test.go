@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os"
 	"runtime"
+	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -267,10 +270,15 @@ func benchInflate(b *testing.B, l Lib, m Mode, corpus string) {
 }
 
 // Idle measures n connection pairs (l's server and l's client, both in this
-// process) that each echoed k small messages and then went quiet: heap
-// after GC and goroutines, per pair.
-func Idle(l Lib, m Mode, n, k int) (heapPerPair, goroutinesPerPair float64, err error) {
+// process) that each echoed k small messages (and then one ~256 KiB
+// document if doc is set, which fills every window) and then went quiet:
+// heap after GC and goroutines, per pair.
+func Idle(l Lib, m Mode, n, k int, doc bool) (heapPerPair, goroutinesPerPair float64, err error) {
 	msgs := corpora()["small"]
+	if doc {
+		msgs = slices.Concat(msgs[:k], corpora()["doc"][:1])
+		k++
+	}
 	srv, err := NewEchoServer(l.Handler(m))
 	if err != nil {
 		return 0, 0, err
@@ -300,6 +308,9 @@ func Idle(l Lib, m Mode, n, k int) (heapPerPair, goroutinesPerPair float64, err 
 		clients = append(clients, cl)
 		for j := range k {
 			msg := msgs[(i*k+j)%len(msgs)]
+			if doc {
+				msg = msgs[j]
+			}
 			if err := cl.Write(msg); err != nil {
 				return 0, 0, err
 			}
@@ -313,6 +324,16 @@ func Idle(l Lib, m Mode, n, k int) (heapPerPair, goroutinesPerPair float64, err 
 	runtime.GC()
 	runtime.ReadMemStats(&ms1)
 	g1 := runtime.NumGoroutine()
+	if p := os.Getenv("DEFLATE_IDLE_HEAPPROFILE"); p != "" {
+		// Where the idle pairs' heap is, while they are still open:
+		// go tool pprof -sample_index=inuse_space -top FILE
+		f, err := os.Create(p)
+		if err != nil {
+			return 0, 0, err
+		}
+		pprof.WriteHeapProfile(f)
+		f.Close()
+	}
 	runtime.KeepAlive(clients)
 	return float64(int64(ms1.HeapAlloc)-int64(ms0.HeapAlloc)) / float64(n), float64(g1-g0) / float64(n), nil
 }
@@ -332,20 +353,27 @@ func BenchmarkCompress(b *testing.B) { forEach(b, benchCompress) }
 func BenchmarkInflate(b *testing.B)  { forEach(b, benchInflate) }
 
 // BenchmarkIdle: go test -run '^$' -bench Idle -benchtime 1x (DEFLATE_IDLE_N
-// pairs, default 1000).
+// pairs, default 1000; a fifth of that after a document).
 func BenchmarkIdle(b *testing.B) {
-	for _, l := range Libs {
-		for _, m := range l.Modes {
-			b.Run(l.Name+"-"+m.String(), func(b *testing.B) {
-				for range b.N {
-					heap, g, err := Idle(l, m, idleN(), idleK)
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.ReportMetric(heap, "heapB/pair")
-					b.ReportMetric(g, "goroutines/pair")
+	for _, doc := range []bool{false, true} {
+		for _, l := range Libs {
+			for _, m := range l.Modes {
+				name := "small/" + l.Name + "-" + m.String()
+				n := idleN()
+				if doc {
+					name, n = "doc/"+l.Name+"-"+m.String(), max(1, n/5)
 				}
-			})
+				b.Run(name, func(b *testing.B) {
+					for range b.N {
+						heap, g, err := Idle(l, m, n, idleK, doc)
+						if err != nil {
+							b.Fatal(err)
+						}
+						b.ReportMetric(heap, "heapB/pair")
+						b.ReportMetric(g, "goroutines/pair")
+					}
+				})
+			}
 		}
 	}
 }

@@ -112,18 +112,24 @@ func TestTable(t *testing.T) {
 				}
 			}
 		}
-		for i := range cols {
-			c := cols[(i+r)%len(cols)]
-			heap, g, err := Idle(c.l, c.m, idleN(), idleK)
-			if err != nil {
-				t.Fatalf("idle %v: %v", c, err)
+		for _, doc := range []bool{false, true} {
+			for i := range cols {
+				c := cols[(i+r)%len(cols)]
+				n, label := idleN(), fmt.Sprintf("idle pair (server + client) after %d small messages", idleK)
+				if doc {
+					n, label = max(1, idleN()/5), fmt.Sprintf("idle pair after %d small messages and a 256 KiB document", idleK)
+				}
+				heap, g, err := Idle(c.l, c.m, n, idleK, doc)
+				if err != nil {
+					t.Fatalf("idle %v: %v", c, err)
+				}
+				addRow(label+": heap", "KiB", false)
+				add(label+": heap", c, heap/1024)
+				addRow(label+": goroutines", "goroutines", false)
+				add(label+": goroutines", c, g)
+				t.Logf("round %d %s %v: %.0f B/pair, %.2f goroutines/pair (%d pairs)", r+1, label, c, heap, g, n)
+				runtime.GC()
 			}
-			addRow("idle connection pair (server + client): heap", "KiB", false)
-			add("idle connection pair (server + client): heap", c, heap/1024)
-			addRow("idle connection pair (server + client): goroutines", "goroutines", false)
-			add("idle connection pair (server + client): goroutines", c, g)
-			t.Logf("round %d idle %v: %.0f B/pair, %.2f goroutines/pair", r+1, c, heap, g)
-			runtime.GC()
 		}
 	}
 	load1 := loadavg()
@@ -131,11 +137,11 @@ func TestTable(t *testing.T) {
 	var out strings.Builder
 	fmt.Fprintf(&out, "# permessage-deflate: wsfsm against gorilla, coder and gws\n\n")
 	fmt.Fprintf(&out, "Machine: %d CPUs (GOMAXPROCS %d), %s %s/%s. Load average before: %s; after: %s.  \n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, load0, load1)
-	fmt.Fprintf(&out, "Command: `cd bench && DEFLATE_TABLE=1 DEFLATE_OUT=deflate/RESULTS.md go test -run TestTable -v -timeout 60m -benchtime %s ./deflate` (%d rounds, libraries interleaved, order rotating; %d idle pairs); took %s, finished %s.\n\n",
-		benchtime(), rounds, idleN(), time.Since(start).Round(time.Second), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&out, "Command: `cd bench && DEFLATE_TABLE=1 DEFLATE_OUT=deflate/RESULTS.md go test -run TestTable -v -timeout 60m -benchtime %s ./deflate` (%d rounds, libraries interleaved, order rotating; %d idle pairs, %d after a document); took %s, finished %s.\n\n",
+		benchtime(), rounds, idleN(), max(1, idleN()/5), time.Since(start).Round(time.Second), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&out, "Versions:")
 	for _, l := range Libs {
-		fmt.Fprintf(&out, " %s %s;", l.Module, l.Version())
+		fmt.Fprintf(&out, " %s %s;", l.Module, moduleVersion(l))
 	}
 	fmt.Fprintf(&out, "\n\n")
 	noise := writeTables(&out, rows, values, cols, rounds)
@@ -146,6 +152,27 @@ func TestTable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// moduleVersion is the version in the build info, or else in ../go.mod
+// (test binaries may carry no dependency list).
+func moduleVersion(l Lib) string {
+	if v := l.Version(); v != "?" {
+		return v
+	}
+	if l.Module == "github.com/wsfsm/wsfsm" {
+		return "this tree"
+	}
+	b, err := os.ReadFile("../go.mod")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == l.Module {
+			return f[1]
+		}
+	}
+	return "?"
 }
 
 func benchtime() string {
