@@ -38,7 +38,7 @@ type metric struct {
 // one table per takeover mode as ratios to the best. Off unless
 // DEFLATE_TABLE=1; DEFLATE_OUT names a file for the markdown.
 //
-//	cd bench && DEFLATE_TABLE=1 DEFLATE_OUT=deflate/RESULTS.md go test -run TestTable -v -timeout 60m -benchtime 400ms ./deflate
+//	cd bench && DEFLATE_TABLE=1 DEFLATE_ROUNDS=5 DEFLATE_IDLE_N=1000 DEFLATE_OUT=deflate/RESULTS.md go test -count=1 -run TestTable -v -timeout 60m -benchtime 500ms ./deflate
 func TestTable(t *testing.T) {
 	if os.Getenv("DEFLATE_TABLE") != "1" {
 		t.Skip("set DEFLATE_TABLE=1 to run the comparison")
@@ -137,8 +137,8 @@ func TestTable(t *testing.T) {
 	var out strings.Builder
 	fmt.Fprintf(&out, "# permessage-deflate: wsfsm against gorilla, coder and gws\n\n")
 	fmt.Fprintf(&out, "Machine: %d CPUs (GOMAXPROCS %d), %s %s/%s. Load average before: %s; after: %s.  \n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, load0, load1)
-	fmt.Fprintf(&out, "Command: `cd bench && DEFLATE_TABLE=1 DEFLATE_OUT=deflate/RESULTS.md go test -run TestTable -v -timeout 60m -benchtime %s ./deflate` (%d rounds, libraries interleaved, order rotating; %d idle pairs, %d after a document); took %s, finished %s.\n\n",
-		benchtime(), rounds, idleN(), max(1, idleN()/5), time.Since(start).Round(time.Second), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&out, "Command: `cd bench && DEFLATE_TABLE=1 DEFLATE_ROUNDS=%d DEFLATE_IDLE_N=%d DEFLATE_OUT=deflate/RESULTS.md go test -count=1 -run TestTable -v -timeout 60m -benchtime %s ./deflate` (%d rounds, libraries interleaved, order rotating; %d idle pairs, %d after a document); took %s, finished %s.\n\n",
+		rounds, idleN(), benchtime(), rounds, idleN(), max(1, idleN()/5), time.Since(start).Round(time.Second), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&out, "Versions:")
 	for _, l := range Libs {
 		fmt.Fprintf(&out, " %s %s;", l.Module, moduleVersion(l))
