@@ -1,0 +1,115 @@
+// Package procstat reads what the Linux scheduler says about a process:
+// the CPU time its threads got and the time they spent runnable but waiting
+// for a CPU (/proc/PID/task/*/schedstat). The second figure is what tells a
+// measurement taken on a shared machine from a starved one: a process that
+// waited for a CPU a large part of the time it wanted one did not run at
+// the speed being measured.
+package procstat
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sample is the scheduler's account of every thread of a process at one
+// moment, by thread id.
+type Sample map[int]Times
+
+// Times are one thread's (or a sum of threads') CPU and run-queue times.
+type Times struct {
+	CPU  time.Duration // on a CPU
+	Wait time.Duration // runnable, waiting for a CPU
+}
+
+// Share is the part of the time the threads wanted a CPU that they got: 1
+// on an idle machine, 0.5 when they waited as long as they ran. NaN when
+// nothing ran.
+func (t Times) Share() float64 {
+	if t.CPU+t.Wait == 0 {
+		return nan()
+	}
+	return float64(t.CPU) / float64(t.CPU+t.Wait)
+}
+
+func nan() float64 { var z float64; return z / z }
+
+// Available reports whether this system has per-thread scheduler
+// statistics.
+func Available() bool {
+	_, err := os.Stat("/proc/self/task/" + strconv.Itoa(os.Getpid()) + "/schedstat")
+	return err == nil
+}
+
+// Read samples process pid (0: this process).
+func Read(pid int) (Sample, error) {
+	dir := "/proc/self/task"
+	if pid != 0 {
+		dir = fmt.Sprintf("/proc/%d/task", pid)
+	}
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := Sample{}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			return nil, fmt.Errorf("procstat: %s/schedstat: %q", t.Name(), b)
+		}
+		cpu, err1 := strconv.ParseInt(f[0], 10, 64)
+		wait, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("procstat: %s/schedstat: %q", t.Name(), b)
+		}
+		s[tid] = Times{CPU: time.Duration(cpu), Wait: time.Duration(wait)}
+	}
+	if len(s) == 0 {
+		return nil, fmt.Errorf("procstat: no threads in %s", dir)
+	}
+	return s, nil
+}
+
+// Since sums, over the threads of s, what they got since before; a thread
+// born in between counts from zero. (A thread that ended in between is
+// lost; Go programs rarely end threads.)
+func (s Sample) Since(before Sample) Times {
+	var d Times
+	for tid, t := range s {
+		b := before[tid]
+		d.CPU += t.CPU - b.CPU
+		d.Wait += t.Wait - b.Wait
+	}
+	return d
+}
+
+// Watch starts watching this process for a benchmark; the function it
+// returns, called after the benchmark loop, reports as the metric
+// "waited-%" the part of the time this process's threads wanted a CPU that
+// they spent waiting for one (nothing where /proc has no schedstat).
+func Watch(b interface{ ReportMetric(float64, string) }) (stop func()) {
+	before, err := Read(0)
+	if err != nil {
+		return func() {}
+	}
+	return func() {
+		after, err := Read(0)
+		if err != nil {
+			return
+		}
+		if s := after.Since(before).Share(); s == s {
+			b.ReportMetric(100*(1-s), "waited-%")
+		}
+	}
+}

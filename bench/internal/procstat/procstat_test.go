@@ -1,0 +1,57 @@
+package procstat
+
+import (
+	"math"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// A thread that spins for a while shows at least most of that time as CPU,
+// and a share in (0, 1].
+func TestSpinIsCounted(t *testing.T) {
+	if !Available() {
+		t.Skip("no /proc/self/task/*/schedstat here")
+	}
+	before, err := Read(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.LockOSThread()
+	start := time.Now()
+	x := 0
+	for time.Since(start) < 50*time.Millisecond {
+		x++
+	}
+	runtime.UnlockOSThread()
+	after, err := Read(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := after.Since(before)
+	if d.CPU+d.Wait < 45*time.Millisecond {
+		t.Errorf("spun 50ms, scheduler saw cpu %v wait %v (%d)", d.CPU, d.Wait, x)
+	}
+	if s := d.Share(); !(s > 0 && s <= 1) {
+		t.Errorf("share %v", s)
+	}
+}
+
+func TestShare(t *testing.T) {
+	if s := (Times{CPU: 3, Wait: 1}).Share(); s != 0.75 {
+		t.Errorf("share %v, want 0.75", s)
+	}
+	if !math.IsNaN(Times{}.Share()) {
+		t.Error("share of nothing should be NaN")
+	}
+}
+
+// A thread that appears between samples counts from zero; one present in
+// both counts its difference.
+func TestSince(t *testing.T) {
+	before := Sample{1: {CPU: 10, Wait: 5}}
+	after := Sample{1: {CPU: 30, Wait: 6}, 2: {CPU: 7, Wait: 2}}
+	if d := after.Since(before); d != (Times{CPU: 27, Wait: 3}) {
+		t.Errorf("since = %+v", d)
+	}
+}
