@@ -113,3 +113,55 @@ func Watch(b interface{ ReportMetric(float64, string) }) (stop func()) {
 		}
 	}
 }
+
+// tick is the unit of /proc/stat (USER_HZ, 100 on every Linux build that
+// matters).
+const tick = 10 * time.Millisecond
+
+// CPUTimes are the busy and total times of each CPU, from /proc/stat.
+type CPUTimes map[int]struct{ Busy, Total time.Duration }
+
+// ReadCPUs reads /proc/stat. Busy counts user, nice, system, irq, softirq
+// and steal (time the hypervisor gave to another machine); idle and iowait
+// are the rest of the total.
+func ReadCPUs() (CPUTimes, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil, err
+	}
+	out := CPUTimes{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		n, err := strconv.Atoi(f[0][3:])
+		if err != nil {
+			continue
+		}
+		var v [8]int64
+		for i := range v {
+			v[i], _ = strconv.ParseInt(f[i+1], 10, 64)
+		}
+		busy := v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+		out[n] = struct{ Busy, Total time.Duration }{time.Duration(busy) * tick, time.Duration(busy+v[3]+v[4]) * tick}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("procstat: no cpuN lines in /proc/stat")
+	}
+	return out, nil
+}
+
+// Others is the part of CPU cpu's time between before and c that went to
+// anything but the given process time (own): the share of that CPU that
+// other work took from a process pinned to it. NaN without data.
+func (c CPUTimes) Others(before CPUTimes, cpu int, own time.Duration) float64 {
+	a, ok1 := before[cpu]
+	b, ok2 := c[cpu]
+	total := b.Total - a.Total
+	if !ok1 || !ok2 || total <= 0 {
+		return nan()
+	}
+	other := b.Busy - a.Busy - own
+	return max(0, float64(other)/float64(total))
+}

@@ -55,3 +55,23 @@ func TestSince(t *testing.T) {
 		t.Errorf("since = %+v", d)
 	}
 }
+
+// Others: busy time not the process's own, as a part of the CPU's total,
+// never below zero (ticks are coarser than schedstat's nanoseconds).
+func TestOthers(t *testing.T) {
+	type bt = struct{ Busy, Total time.Duration }
+	before := CPUTimes{1: bt{Busy: 100 * tick, Total: 1000 * tick}}
+	after := CPUTimes{1: bt{Busy: 180 * tick, Total: 1100 * tick}}
+	if o := after.Others(before, 1, 30*tick); o != 0.5 {
+		t.Errorf("others %v, want 0.5", o)
+	}
+	if o := after.Others(before, 1, 90*tick); o != 0 {
+		t.Errorf("others %v, want 0", o)
+	}
+	if !math.IsNaN(after.Others(before, 0, 0)) {
+		t.Error("a CPU without data should give NaN")
+	}
+	if _, err := ReadCPUs(); err != nil && Available() {
+		t.Error(err)
+	}
+}
