@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"net"
 	"net/http"
@@ -16,13 +17,14 @@ import (
 // acceptRaw reads the opening handshake from nc's raw bytes within the
 // handshake timeout and answers it. It returns the connection, or nil after
 // answering a rejection.
-func acceptRaw(nc net.Conn, o *Options) *wsconn.Conn {
-	timeout := o.HandshakeTimeout
+func (s *Server) acceptRaw(nc net.Conn) *wsconn.Conn {
+	o := &s.Options
+	timeout := s.HandshakeTimeout
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
 	}
 	nc.SetDeadline(time.Now().Add(timeout))
-	r := handshake.NewRequestReader(o.Limits)
+	r := handshake.NewRequestReader(s.Limits)
 	// A heap buffer from a pool, not an array on the stack: a stack grown
 	// for the handshake would stay grown for the connection's life.
 	bp := headBufPool.Get().(*[]byte)
@@ -86,7 +88,9 @@ func rejectBusy(nc net.Conn, o *Options) {
 // Upgrade answers a WebSocket handshake inside a net/http handler: it runs
 // the same checks as the raw server (handshake.Check on the request),
 // answers rejections itself, hijacks the connection and returns it. The
-// caller then reads it, or hands it to Serve.
+// caller then reads it, or hands it to Serve. Every field of o applies:
+// keepalive and the idle timeout run from here on, for as long as the
+// connection lives (something must read it for pongs and input to count).
 func Upgrade(w http.ResponseWriter, r *http.Request, o *Options) (*wsconn.Conn, error) {
 	if o == nil {
 		o = &Options{}
@@ -116,6 +120,10 @@ func Upgrade(w http.ResponseWriter, r *http.Request, o *Options) (*wsconn.Conn, 
 	}
 	resp, err := up.AppendResponse(nil, nil)
 	if err == nil {
+		// The 101 goes out within the write timeout, like every frame.
+		if wt := o.Conn.WriteTimeout; wt >= 0 {
+			nc.SetWriteDeadline(time.Now().Add(cmp.Or(wt, wsconn.DefaultWriteTimeout)))
+		}
 		_, err = nc.Write(resp)
 	}
 	if err != nil {
@@ -123,7 +131,9 @@ func Upgrade(w http.ResponseWriter, r *http.Request, o *Options) (*wsconn.Conn, 
 		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
-	return wsconn.NewConn(nc, wsframe.RoleServer, up.Protocol, buffered(brw.Reader), o.Conn), nil
+	c := wsconn.NewConn(nc, wsframe.RoleServer, up.Protocol, buffered(brw.Reader), o.Conn)
+	keepalive(c, o)
+	return c, nil
 }
 
 // buffered returns what net/http read past the request head.
@@ -136,11 +146,9 @@ func buffered(br *bufio.Reader) []byte {
 	return append([]byte(nil), b...)
 }
 
-// Serve runs an upgraded connection with h until it ends (for Upgrade's
-// callers who want the server's read loop and keepalive).
-func Serve(c *wsconn.Conn, h Handler, o *Options) {
-	if o == nil {
-		o = &Options{}
-	}
-	run(c, h, o)
+// Serve runs an upgraded connection with h until it ends: OnOpen, the read
+// loop (OnMessage), OnClose. For Upgrade's callers who want the server's
+// read loop; keepalive already runs from Upgrade.
+func Serve(c *wsconn.Conn, h Handler) {
+	run(c, h)
 }

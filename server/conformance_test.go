@@ -19,12 +19,21 @@ import (
 // startEcho runs an echo server on a loopback port for the test's duration.
 func startEcho(t testing.TB, o Options) *Server {
 	t.Helper()
-	if o.Logf == nil {
-		o.Logf = func(string, ...any) {}
+	return startServer(t, &Server{Options: o})
+}
+
+// startServer runs s on a loopback port for the test's duration; a nil
+// Handler echoes, a nil Logf is quiet.
+func startServer(t testing.TB, s *Server) *Server {
+	t.Helper()
+	if s.Options.Logf == nil {
+		s.Options.Logf = func(string, ...any) {}
 	}
-	s := &Server{Handler: Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
-		c.WriteMessage(op, data)
-	}}, Options: o}
+	if s.Handler == nil {
+		s.Handler = Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
+			c.WriteMessage(op, data)
+		}}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -257,7 +266,7 @@ func TestOversizeRefusedFromTheHeader(t *testing.T) {
 }
 
 func TestHandshakeRejections(t *testing.T) {
-	s := startEcho(t, Options{HandshakeTimeout: 300 * time.Millisecond})
+	s := startServer(t, &Server{HandshakeTimeout: 300 * time.Millisecond})
 	host := s.Addr().String()
 	good := fmt.Sprintf(requestHead, host)
 	cases := []struct {

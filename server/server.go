@@ -53,28 +53,28 @@ func (f Funcs) OnClose(c *wsconn.Conn, err error) {
 	}
 }
 
-// Options configure a Server and Upgrade. Zero fields take the defaults.
+// Options configure connections, whether a Server accepted them or Upgrade
+// did: every field applies to both. Zero fields take the defaults. What
+// only the raw-TCP Server does (reading the request head itself, counting
+// connections) is configured on Server; behind net/http, the http.Server
+// reads the request (ReadHeaderTimeout, MaxHeaderBytes) and the handler
+// decides whom to upgrade.
 type Options struct {
-	// HandshakeTimeout bounds reading the request head and answering it
-	// (default 10 s): a slow sender is dropped.
-	HandshakeTimeout time.Duration
 	// IdleTimeout closes (1001) a connection from which nothing arrived for
-	// this long; 0 disables.
+	// this long; 0 disables. Input is what a reader took in: a connection
+	// nobody reads is idle.
 	IdleTimeout time.Duration
 	// PingInterval pings a connection silent for this long; one that does
 	// not answer within PingTimeout (default: PingInterval) is closed. 0
-	// disables keepalive.
+	// disables keepalive. Pongs are seen by whoever reads the connection.
 	PingInterval, PingTimeout time.Duration
-	// MaxConns bounds open connections; over it, new ones get 503. 0: no bound.
-	MaxConns int
-	// Handshake limits (head size, header count, line length).
-	Limits handshake.Limits
 	// Handshake options: Origin policy (default: same origin, or no
 	// Origin), subprotocols. Compression is not offered yet.
 	CheckOrigin    func(origin string, r *handshake.Request) bool
 	Protocols      []string
 	SelectProtocol func(offered []string) string
-	// Conn options: message limit (ReadLimit), fragments, buffers.
+	// Conn configures each connection: message size limit
+	// (MaxMessageSize), fragments, read buffer, write and close timeouts.
 	Conn wsconn.Options
 	// Logf logs accept errors and dropped connections (default log.Printf).
 	Logf func(format string, args ...any)
@@ -99,6 +99,14 @@ func (o *Options) logf(format string, args ...any) {
 type Server struct {
 	Handler Handler
 	Options Options
+	// HandshakeTimeout bounds reading the request head and answering it
+	// (default 10 s): a slow sender gets 408 and is dropped.
+	HandshakeTimeout time.Duration
+	// Limits bound the request head (size, header count, line length).
+	Limits handshake.Limits
+	// MaxConns bounds open connections, handshakes included; over it, new
+	// ones get 503. 0: no bound.
+	MaxConns int
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -167,7 +175,6 @@ func (s *Server) Serve(ln net.Listener) error {
 			nc.Close()
 			continue
 		}
-		s.wg.Add(1)
 		go s.serveConn(nc)
 	}
 }
@@ -178,6 +185,9 @@ func (s *Server) track(nc net.Conn) bool {
 	if s.shutdown.Load() {
 		return false
 	}
+	// Under mu, as Shutdown's check of the flag: once Shutdown has set it,
+	// no Add can race its Wait.
+	s.wg.Add(1)
 	s.raw[nc] = struct{}{}
 	return true
 }
@@ -188,10 +198,11 @@ func (s *Server) serveConn(nc net.Conn) {
 	n := s.open.Add(1)
 	defer s.open.Add(-1)
 	var c *wsconn.Conn
-	if o.MaxConns > 0 && n > int64(o.MaxConns) {
+	stopKeepalive := func() {}
+	if s.MaxConns > 0 && n > int64(s.MaxConns) {
 		rejectBusy(nc, o)
-	} else {
-		c = acceptRaw(nc, o)
+	} else if c = s.acceptRaw(nc); c != nil {
+		stopKeepalive = keepalive(c, o)
 	}
 	s.mu.Lock()
 	delete(s.raw, nc)
@@ -206,20 +217,24 @@ func (s *Server) serveConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	run(c, s.Handler, o)
+	run(c, s.Handler)
+	stopKeepalive()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
 }
 
-// run drives an accepted connection: OnOpen, the read loop, keepalive and
-// idle checks, OnClose.
-func run(c *wsconn.Conn, h Handler, o *Options) {
-	stop := keepalive(c, o)
+// run drives a connection: OnOpen, the read loop, OnClose.
+func run(c *wsconn.Conn, h Handler) {
 	h.OnOpen(c)
 	err := c.Run(h)
-	stop()
-	c.CloseNow()
+	select {
+	case <-c.Done():
+		// The read side ended: the connection is closed, or closing with
+		// its handshake and linger in the background.
+	default:
+		c.CloseNow() // Run stopped on a read deadline
+	}
 	h.OnClose(c, err)
 }
 
@@ -227,7 +242,8 @@ func run(c *wsconn.Conn, h Handler, o *Options) {
 var ErrPingTimeout = errors.New("server: no pong within the ping timeout")
 
 // keepalive pings silent connections and closes dead or idle ones. It uses
-// one timer per connection, no goroutine while waiting.
+// one timer per connection, no goroutine while waiting, and stops by itself
+// once the connection has ended (or when stop is called).
 func keepalive(c *wsconn.Conn, o *Options) (stop func()) {
 	interval, timeout, idle := o.PingInterval, o.PingTimeout, o.IdleTimeout
 	if timeout <= 0 {
@@ -250,6 +266,12 @@ func keepalive(c *wsconn.Conn, o *Options) (stop func()) {
 		defer mu.Unlock()
 		if stopped {
 			return
+		}
+		select {
+		case <-c.Done():
+			stopped = true
+			return
+		default:
 		}
 		last := c.LastActivity()
 		now := time.Now()

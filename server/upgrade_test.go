@@ -25,7 +25,7 @@ func TestUpgradeFromNetHTTP(t *testing.T) {
 		}
 		Serve(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
 			c.WriteMessage(op, append([]byte("echo: "), data...))
-		}}, nil)
+		}})
 	}))
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/chat"
@@ -65,7 +65,7 @@ func TestUpgradeFromNetHTTP(t *testing.T) {
 }
 
 func TestMaxConns(t *testing.T) {
-	s := startEcho(t, Options{MaxConns: 1})
+	s := startServer(t, &Server{MaxConns: 1})
 	nc := dialRaw(t, s)
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -83,7 +83,7 @@ func TestDialTLS(t *testing.T) {
 		if err != nil {
 			return
 		}
-		Serve(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }}, nil)
+		Serve(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }})
 	}))
 	defer srv.Close()
 	tlsConfig := srv.Client().Transport.(*http.Transport).TLSClientConfig

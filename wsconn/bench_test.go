@@ -34,41 +34,45 @@ func echoPair(b testing.TB) *wsconn.Conn {
 	client := wsconn.NewConn(cc, wsframe.RoleClient, "", nil, wsconn.Options{})
 	srv := wsconn.NewConn(sc, wsframe.RoleServer, "", nil, wsconn.Options{})
 	b.Cleanup(func() { client.CloseNow(); srv.CloseNow() })
-	go func() {
-		for {
-			op, p, err := srv.ReadMessage()
-			if err != nil || srv.WriteMessage(op, p) != nil {
-				return
-			}
-		}
-	}()
+	go srv.Run(echoHandler{})
 	return client
 }
 
+// echoHandler writes every message back from the buffer Run lends it.
+type echoHandler struct{}
+
+func (echoHandler) OnMessage(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
+	c.WriteMessage(op, data)
+}
+
 // BenchmarkEcho is one round trip of a message through a server Conn that
-// echoes it (ReadMessage, WriteMessage), over loopback TCP; the client is a
-// Conn too. allocs/op counts both ends: a message costs none.
+// echoes it (Run, WriteMessage), over loopback TCP; the client is a Conn
+// too, reading into its own buffer (AppendMessage). allocs/op counts both
+// ends: a message costs none.
 func BenchmarkEcho(b *testing.B) {
 	for _, size := range []int{16, 128, 4 << 10, 64 << 10} {
 		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
 			client := echoPair(b)
 			msg := make([]byte, size)
+			var in []byte
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := client.WriteMessage(wsframe.OpBinary, msg); err != nil {
 					b.Fatal(err)
 				}
-				if _, p, err := client.ReadMessage(); err != nil || len(p) != size {
-					b.Fatal(len(p), err)
+				var err error
+				if _, in, err = client.AppendMessage(in[:0]); err != nil || len(in) != size {
+					b.Fatal(len(in), err)
 				}
 			}
 		})
 	}
 }
 
-// A message costs no allocation at either end in steady state: not the
-// read buffer, the message, the write buffer nor the writev list.
+// A message costs no allocation at either end in steady state, through the
+// borrowing calls (Run's handler, AppendMessage): not the read buffer, the
+// message, the write buffer nor the writev list.
 func TestEchoAllocatesNothing(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts differ under the race detector")
@@ -76,12 +80,14 @@ func TestEchoAllocatesNothing(t *testing.T) {
 	for _, size := range []int{128, 4 << 10, 64 << 10} {
 		client := echoPair(t)
 		msg := make([]byte, size)
+		var in []byte
 		echo := func() {
 			if err := client.WriteMessage(wsframe.OpBinary, msg); err != nil {
 				t.Fatal(err)
 			}
-			if _, p, err := client.ReadMessage(); err != nil || len(p) != size {
-				t.Fatal(len(p), err)
+			var err error
+			if _, in, err = client.AppendMessage(in[:0]); err != nil || len(in) != size {
+				t.Fatal(len(in), err)
 			}
 		}
 		echo() // buffers reach their size

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,16 +20,26 @@ type Options struct {
 	MaxFragments   int
 	// ReadBufferSize is the size of the read buffer used while data flows
 	// (default 4 KiB; buffers of the default size are pooled between
-	// connections, and a quiet connection holds none).
+	// connections, and a quiet connection holds none). No slice handed to
+	// the application ever points into it.
 	ReadBufferSize int
-	// CloseTimeout bounds the close handshake (default 5 s).
+	// CloseTimeout bounds the close handshake: sending the Close (waiting
+	// for a writer that holds the connection included), waiting for the
+	// peer's, and the lingering close after it (default 5 s).
 	CloseTimeout time.Duration
+	// WriteTimeout bounds the writing of every frame: messages, fragments,
+	// pings, pongs and Close frames (default 10 s; negative: no bound). A
+	// write that runs out of time has sent part of a frame, so it breaks
+	// the connection: the connection is closed and every later write
+	// returns the error.
+	WriteTimeout time.Duration
 }
 
 // Default options.
 const (
 	DefaultReadBufferSize = 4 << 10
 	DefaultCloseTimeout   = 5 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
 )
 
 // CloseError is returned by reads once the connection is closed: the code
@@ -52,6 +61,10 @@ func (e *CloseError) Error() string {
 // goroutine at a time; writes are safe from several: frames never
 // interleave, and a control frame may go out between the fragments of a
 // message being streamed. Use NewConn after a handshake, or Dial.
+//
+// Reading never waits for writing: the Pongs and the Close reply that the
+// protocol calls for are sent by a writer, and when the write side is busy
+// or blocked only the latest Pong is kept (RFC 6455 §5.5.3).
 type Conn struct {
 	nc       net.Conn
 	opts     Options
@@ -64,27 +77,39 @@ type Conn struct {
 	// connection is quiet and a pooled ReadBufferSize buffer while data
 	// flows: an idle connection holds no read buffer of its own. The
 	// session consumes every byte it is given, so rbuf is always drained
-	// when the next read is due and can be swapped then.
+	// when the next read is due and can be swapped then. Nothing handed to
+	// the application points into rbuf: messages are copied out of it.
 	rbuf  []byte
 	r, w  int // unread input: rbuf[r:w]
 	small [smallRead]byte
 	big   *[]byte // from bufPool, while data flows
 	full  bool    // the last read filled its buffer: more is likely waiting
 
-	wmu     sync.Mutex    // one frame at a time on the wire
-	msgLock chan struct{} // held by a data message being written (fragments)
-	wbuf    []byte
-	bufArr  [2][]byte   // header and payload of a frame sent with one writev
-	bufs    net.Buffers // over bufArr
+	// A read call assembles its message in asm; while it does, the rest of
+	// a large data frame is read straight into asm's spare capacity, which
+	// grows with the bytes that arrive, never with the length a header
+	// announces.
+	asm        []byte
+	assembling bool
+	msg        []byte // Run's message buffer, reused between messages
 
-	msg        []byte // message assembly for ReadMessage and Run
-	assembling bool   // ReadMessage is assembling msg: large payloads may be read into it directly
-	readErr    error  // sticky read error
-	pongs      chan []byte
-	closed     atomic.Bool
-	done       chan struct{} // closed when the peer's Close has been read or the read side failed
-	doneOne    sync.Once
-	lastIn     atomic.Int64 // unix nanos of the last input
+	readErr error // sticky read error
+	pongs   chan []byte
+	done    chan struct{} // closed when the read side has ended
+	doneOne sync.Once
+	lastIn  atomic.Int64 // unix nanos of the last input
+
+	// wlock is the write lock: one frame at a time on the wire. It is a
+	// channel so that waiting for it can end with a context or a timeout.
+	wlock         chan struct{}
+	msgLock       chan struct{} // held by a data message being written (fragments)
+	wbuf          []byte
+	bufArr        [2][]byte   // header and payload of a frame sent with one writev
+	bufs          net.Buffers // over bufArr
+	writeErr      error       // sticky: set under wlock when a write failed
+	userWriteDL   atomic.Int64
+	closed        atomic.Bool
+	endingStarted atomic.Bool
 }
 
 // NewConn wraps nc, on which the opening handshake is complete. buffered
@@ -96,9 +121,13 @@ func NewConn(nc net.Conn, role wsframe.Role, protocol string, buffered []byte, o
 	if o.CloseTimeout <= 0 {
 		o.CloseTimeout = DefaultCloseTimeout
 	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
 	c := &Conn{
 		nc: nc, opts: o, protocol: protocol,
 		s:       NewSession(Config{Role: role, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments}),
+		wlock:   make(chan struct{}, 1),
 		msgLock: make(chan struct{}, 1),
 		pongs:   make(chan []byte, 1),
 		done:    make(chan struct{}),
@@ -122,22 +151,32 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // NetConn is the underlying connection.
 func (c *Conn) NetConn() net.Conn { return c.nc }
 
-// SetReadDeadline and SetWriteDeadline set the underlying deadlines.
-func (c *Conn) SetReadDeadline(t time.Time) error  { return c.nc.SetReadDeadline(t) }
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
+// SetReadDeadline sets the underlying read deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+
+// SetWriteDeadline sets a deadline for the frames written from now on; the
+// write timeout still bounds each frame when it comes sooner.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	var n int64
+	if !t.IsZero() {
+		n = t.UnixNano()
+	}
+	c.userWriteDL.Store(n)
+	return nil
+}
 
 // LastActivity is when input last arrived.
 func (c *Conn) LastActivity() time.Time { return time.Unix(0, c.lastIn.Load()) }
 
 // Done is closed when the read side has ended: the peer's Close was read,
-// or reading failed.
+// reading failed, or the connection was closed.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 func (c *Conn) finishReading() { c.doneOne.Do(func() { close(c.done) }) }
 
 // nextEvent returns the next session event, reading from the network when
-// the buffer is used up. It sends what the session queues (Pongs, Close
-// replies) as it goes.
+// the buffer is used up. It never writes: replies the session queues go out
+// through sendReplies.
 func (c *Conn) nextEvent() (*Event, error) {
 	if c.readErr != nil {
 		return nil, c.readErr
@@ -147,21 +186,21 @@ func (c *Conn) nextEvent() (*Event, error) {
 			c.mu.Lock()
 			ev, n, err := c.s.Next(c.rbuf[c.r:c.w])
 			c.r += n
-			pending := len(c.s.Pending()) > 0
 			c.mu.Unlock()
-			if pending {
-				if werr := c.flushPending(); werr != nil && err == nil && ev.Kind != EventClose {
-					err = werr
-				}
-			}
 			if err != nil {
 				return nil, c.failRead(err)
 			}
-			if ev.Kind != EventNone {
-				if ev.Kind == EventClose {
-					c.readErr = &CloseError{Code: ev.Code, Reason: string(ev.Reason)}
-					c.afterPeerClose()
-				}
+			switch ev.Kind {
+			case EventNone:
+			case EventClose:
+				c.readErr = &CloseError{Code: ev.Code, Reason: string(ev.Reason)}
+				c.finishReading()
+				c.endConnection()
+				return ev, nil
+			case EventPing:
+				c.sendReplies()
+				return ev, nil
+			default:
 				return ev, nil
 			}
 		}
@@ -240,14 +279,20 @@ func (c *Conn) readFailed(err error) error {
 	if errors.As(err, &ne) && ne.Timeout() && !c.closed.Load() {
 		return err
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.closed.Load() {
 		err = &CloseError{Code: wsframe.CloseAbnormal}
 	}
-	return c.failRead(err)
+	c.readErr = err
+	c.finishReading()
+	c.closeNow()
+	return err
 }
 
 // directTarget returns where to read the rest of a large data frame
-// straight into the message being assembled, or nil.
+// straight into the message being assembled, or nil. The message buffer
+// grows by doubling as bytes arrive, up to what the frame has left: a
+// header announcing 16 MiB followed by one byte costs one read buffer, not
+// 16 MiB.
 func (c *Conn) directTarget() []byte {
 	if !c.assembling {
 		return nil
@@ -255,39 +300,95 @@ func (c *Conn) directTarget() []byte {
 	c.mu.Lock()
 	rem := c.s.DataRemaining()
 	c.mu.Unlock()
-	if rem < int64(c.opts.ReadBufferSize) {
+	step := c.opts.ReadBufferSize
+	if rem < int64(step) {
 		return nil
 	}
-	c.msg = slices.Grow(c.msg, int(rem))
-	return c.msg[len(c.msg) : len(c.msg)+int(rem)]
+	if cap(c.asm)-len(c.asm) < step {
+		c.asm = grow(c.asm, int(min(rem, int64(max(cap(c.asm), step)))))
+	}
+	n := min(int64(cap(c.asm)-len(c.asm)), rem)
+	return c.asm[len(c.asm) : len(c.asm)+int(n)]
 }
 
-// failRead ends the read side with err; on a protocol error the Close the
-// session queued is sent and the connection closed.
+// grow returns b with room for n more bytes, at least doubling its
+// capacity, so that assembling a message from any number of pieces
+// allocates O(log size) times.
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) >= n {
+		return b
+	}
+	nb := make([]byte, len(b), max(2*cap(b), len(b)+n))
+	copy(nb, b)
+	return nb
+}
+
+// appendPiece appends a message piece to asm; a piece read straight into
+// asm's spare capacity (directTarget) is already in place.
+func (c *Conn) appendPiece(p []byte) {
+	a := c.asm
+	if len(p) > 0 && cap(a) > len(a) && &a[:len(a)+1][len(a)] == &p[0] {
+		c.asm = a[:len(a)+len(p)]
+		return
+	}
+	c.asm = append(grow(a, len(p)), p...)
+}
+
+// failRead ends the read side with a protocol error: the Close the session
+// queued is sent and the connection closed.
 func (c *Conn) failRead(err error) error {
 	c.readErr = err
-	var fe *wsframe.Error
-	if errors.As(err, &fe) {
-		c.flushPending()
-		c.closeNow()
-	}
 	c.finishReading()
+	c.endConnection()
 	return err
 }
 
-// afterPeerClose ends the connection after the peer's Close: a server
-// closes TCP at once (RFC 6455 §7.1.1); a client waits for the server to
-// close it, up to the close timeout.
-func (c *Conn) afterPeerClose() {
-	c.finishReading()
-	if c.s.Role() == wsframe.RoleServer {
-		c.closeNow()
+// endConnection ends the connection in the background once the read side
+// is over (the peer's Close was read, or the peer broke a rule), so that
+// the read call reports it at once: the queued Close goes out (bounded by
+// the close timeout), then the TCP connection is closed with a linger.
+func (c *Conn) endConnection() {
+	if !c.endingStarted.CompareAndSwap(false, true) {
 		return
 	}
-	c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
-	var sink [64]byte
-	for {
-		if _, err := c.nc.Read(sink[:]); err != nil {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.CloseTimeout)
+		defer cancel()
+		if c.lockWrite(ctx) != nil {
+			c.closeNow() // a writer is stuck: nothing more can be sent
+			return
+		}
+		c.sendPendingLocked(time.Now().Add(c.opts.CloseTimeout))
+		c.unlockWrite()
+		c.linger()
+	}()
+}
+
+// lingerMaxBytes bounds what a lingering close reads and discards.
+const lingerMaxBytes = 4 << 20
+
+// linger closes the TCP connection without destroying data in flight to
+// the peer: closing a socket with unread input makes the kernel send a
+// reset, which discards what the peer had not read yet. The server (RFC
+// 6455 §7.1.1: it closes first) half-closes; both ends then read and
+// discard until the peer closes, bounded by the close timeout and
+// lingerMaxBytes, and close.
+func (c *Conn) linger() {
+	if c.closed.Load() {
+		return
+	}
+	if c.s.Role() == wsframe.RoleServer || c.s.Err() != nil {
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+	}
+	t := time.AfterFunc(c.opts.CloseTimeout, c.closeNow)
+	defer t.Stop()
+	var sink [512]byte
+	for read := 0; read < lingerMaxBytes; {
+		n, err := c.nc.Read(sink[:])
+		read += n
+		if err != nil {
 			break
 		}
 	}
@@ -297,66 +398,49 @@ func (c *Conn) afterPeerClose() {
 func (c *Conn) closeNow() {
 	if c.closed.CompareAndSwap(false, true) {
 		c.nc.Close()
+		c.finishReading()
 	}
 }
 
-func (c *Conn) flushPending() error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.mu.Lock()
-	c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
-	c.s.ClearPending()
-	c.mu.Unlock()
-	if len(c.wbuf) == 0 {
-		return nil
-	}
-	_, err := c.nc.Write(c.wbuf)
-	return err
-}
-
-// ReadMessage reads the next whole message. The returned slice is valid
-// until the next read. Pings are answered and Pongs noted on the way.
+// ReadMessage reads the next whole message into memory that belongs to the
+// caller: nothing in this package writes it again. Pings are answered and
+// Pongs noted on the way. To reuse a buffer, use AppendMessage.
 func (c *Conn) ReadMessage() (wsframe.Opcode, []byte, error) {
+	return c.AppendMessage(nil)
+}
+
+// AppendMessage reads the next whole message and appends it to dst, which
+// it returns (grown if needed): a caller that passes the same buffer again
+// (buf[:0]) reads without allocating.
+func (c *Conn) AppendMessage(dst []byte) (wsframe.Opcode, []byte, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	if cap(c.msg) > maxKeptMessageBuffer {
-		c.msg = nil // do not keep a huge buffer for every later message
-	}
-	c.msg = c.msg[:0]
-	defer func() { c.assembling = false }()
+	return c.readMessage(dst)
+}
+
+func (c *Conn) readMessage(dst []byte) (wsframe.Opcode, []byte, error) {
+	c.asm, c.assembling = dst, true
+	defer func() { c.asm, c.assembling = nil, false }()
 	for {
 		ev, err := c.nextEvent()
 		if err != nil {
-			return 0, nil, err
+			return 0, dst, err
 		}
 		switch ev.Kind {
 		case EventPong:
 			c.notePong(ev.Data)
 		case EventData:
-			if ev.Start && ev.End {
-				return ev.Opcode, ev.Data, nil // whole in the buffer: no copy
-			}
-			c.msg = appendPiece(c.msg, ev.Data)
-			c.assembling = !ev.End
+			c.appendPiece(ev.Data)
 			if ev.End {
-				return ev.Opcode, c.msg, nil
+				return ev.Opcode, c.asm, nil
 			}
 		}
 	}
 }
 
-// maxKeptMessageBuffer bounds the assembly buffer a connection keeps
-// between messages.
-const maxKeptMessageBuffer = 4 << 20
-
-// appendPiece appends p to msg; a piece read straight into msg's spare
-// capacity (directTarget) is already in place.
-func appendPiece(msg, p []byte) []byte {
-	if len(p) > 0 && cap(msg) > len(msg) && &msg[:len(msg)+1][len(msg)] == &p[0] {
-		return msg[:len(msg)+len(p)]
-	}
-	return append(msg, p...)
-}
+// maxKeptMessageBuffer bounds the message buffer Run keeps between
+// messages.
+const maxKeptMessageBuffer = 1 << 20
 
 // ReadMessageContext is ReadMessage that gives up when ctx is done.
 func (c *Conn) ReadMessageContext(ctx context.Context) (wsframe.Opcode, []byte, error) {
@@ -401,8 +485,9 @@ func (c *Conn) deadlineFrom(ctx context.Context, set func(time.Time) error) func
 }
 
 // NextReader returns the next message as a stream: an io.Reader that reads
-// its fragments as they arrive, to EOF at the message's end. Read it to the
-// end (or to an error) before calling NextReader or ReadMessage again.
+// its fragments as they arrive, to EOF at the message's end, copying them
+// into the caller's buffers. Read it to the end (or to an error) before
+// calling NextReader or ReadMessage again.
 func (c *Conn) NextReader() (wsframe.Opcode, io.Reader, error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
@@ -422,7 +507,7 @@ func (c *Conn) NextReader() (wsframe.Opcode, io.Reader, error) {
 
 type messageReader struct {
 	c     *Conn
-	piece []byte
+	piece []byte // aliases the read buffer; only ever copied out
 	end   bool
 }
 
@@ -451,21 +536,31 @@ func (m *messageReader) Read(p []byte) (int, error) {
 
 // Handler receives what Run reads.
 type Handler interface {
-	// OnMessage is called with each whole message; data is valid during
-	// the call only.
+	// OnMessage is called with each whole message. data is borrowed: it is
+	// valid during the call only (the connection reuses it for the next
+	// message; it is the connection's own buffer, never one shared with
+	// another connection). Copy what you keep.
 	OnMessage(c *Conn, op wsframe.Opcode, data []byte)
 }
 
 // Run reads messages and hands them to h until the connection ends, and
 // returns why (a *CloseError after a close handshake). Pings are answered
-// as they arrive, even while other goroutines write.
+// as they arrive, even while other goroutines write. Run reuses one message
+// buffer, so a message costs no allocation.
 func (c *Conn) Run(h Handler) error {
 	for {
-		op, data, err := c.ReadMessage()
+		c.readMu.Lock()
+		op, data, err := c.readMessage(c.msg[:0])
+		c.readMu.Unlock()
 		if err != nil {
+			c.msg = nil
 			return err
 		}
+		c.msg = data
 		h.OnMessage(c, op, data)
+		if cap(c.msg) > maxKeptMessageBuffer {
+			c.msg = nil // do not keep a huge buffer for every later message
+		}
 	}
 }
 
@@ -476,70 +571,235 @@ func (c *Conn) notePong(p []byte) {
 	}
 }
 
+// lockWrite takes the write lock, or gives up when ctx is done (nil: wait).
+func (c *Conn) lockWrite(ctx context.Context) error {
+	select {
+	case c.wlock <- struct{}{}:
+		return nil
+	default:
+	}
+	if ctx == nil {
+		c.wlock <- struct{}{}
+		return nil
+	}
+	select {
+	case c.wlock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// unlockWrite releases the write lock. Replies the reader queued while it
+// was held go out first: the reader never waits for the lock, so the
+// holder sends them (or whoever holds the lock next).
+func (c *Conn) unlockWrite() {
+	for {
+		<-c.wlock
+		if !c.hasPending() {
+			return
+		}
+		select {
+		case c.wlock <- struct{}{}:
+		default:
+			return // the new holder sends them
+		}
+		c.sendPendingLocked(time.Time{})
+	}
+}
+
+func (c *Conn) hasPending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.s.Pending()) > 0
+}
+
+// sendReplies sends what the session queued (a Pong) without making the
+// reader wait: when the write lock is free a goroutine sends it; when a
+// writer holds it, the writer sends it as it unlocks. Meanwhile a newer
+// Ping replaces the queued Pong.
+func (c *Conn) sendReplies() {
+	select {
+	case c.wlock <- struct{}{}:
+		go func() {
+			c.sendPendingLocked(time.Time{})
+			c.unlockWrite()
+		}()
+	default:
+	}
+}
+
+// sendPendingLocked sends the session's queued replies; the write lock is
+// held. deadline, if set, bounds the write further.
+func (c *Conn) sendPendingLocked(deadline time.Time) error {
+	c.mu.Lock()
+	c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
+	c.s.ClearPending()
+	c.mu.Unlock()
+	if len(c.wbuf) == 0 {
+		return c.writeErr
+	}
+	return c.writeLocked(deadline, c.wbuf)
+}
+
+// writeDeadline is when the frame about to be written must be out: the
+// write timeout from now, or sooner the caller's deadline (a context's) or
+// the one set by SetWriteDeadline.
+func (c *Conn) writeDeadline(d time.Time) time.Time {
+	if c.opts.WriteTimeout > 0 {
+		if t := time.Now().Add(c.opts.WriteTimeout); d.IsZero() || t.Before(d) {
+			d = t
+		}
+	}
+	if u := c.userWriteDL.Load(); u != 0 {
+		if t := time.Unix(0, u); d.IsZero() || t.Before(d) {
+			d = t
+		}
+	}
+	return d
+}
+
+// writeLocked writes bufs (one frame, or replies) under the write lock,
+// within the write deadline. A failed write leaves a frame half sent, so it
+// breaks the connection.
+func (c *Conn) writeLocked(deadline time.Time, bufs ...[]byte) error {
+	if c.writeErr != nil {
+		return c.writeErr
+	}
+	c.nc.SetWriteDeadline(c.writeDeadline(deadline))
+	var err error
+	if len(bufs) == 1 {
+		_, err = c.nc.Write(bufs[0])
+	} else {
+		// WriteTo consumes the net.Buffers it is called on: point it at the
+		// connection's array again for every frame (nothing allocated per
+		// frame), and drop the references afterwards.
+		copy(c.bufArr[:], bufs)
+		c.bufs = c.bufArr[:len(bufs)]
+		_, err = c.bufs.WriteTo(c.nc)
+		c.bufArr = [2][]byte{}
+	}
+	if err != nil {
+		c.writeErr = fmt.Errorf("wsconn: write: %w", err)
+		c.closeNow()
+		return c.writeErr
+	}
+	return nil
+}
+
 // writevThreshold is the payload size from which a server sends header and
 // payload with one writev instead of copying the payload.
 const writevThreshold = 1024
 
-// writeFrame sends one frame; the payload goes out from the caller's buffer
-// with the header in one writev where the role allows (a server; a client
-// must mask, so it writes a masked copy).
-func (c *Conn) writeFrame(op wsframe.Opcode, fin bool, p []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+// maskChunk is how much of a client's payload is masked and written at a
+// time: a large message is not copied whole.
+const maskChunk = 64 << 10
+
+// writeFrame sends one frame with the write lock held, after the replies
+// the session queued. A server writes the payload from the caller's buffer
+// (with the header, in one writev); a client must mask, so it writes a
+// masked copy, maskChunk bytes at a time.
+func (c *Conn) writeFrame(deadline time.Time, op wsframe.Opcode, fin bool, p []byte) error {
+	if c.writeErr != nil {
+		return c.writeErr
+	}
 	c.mu.Lock()
-	pending := len(c.s.Pending()) > 0
-	var err error
 	c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
 	c.s.ClearPending()
-	if c.s.Role() == wsframe.RoleServer && len(p) > writevThreshold {
-		c.wbuf, _, _, err = c.s.AppendHeader(c.wbuf, op, fin, len(p))
-		c.mu.Unlock()
-		if err != nil {
-			return c.writePendingOnly(pending, err)
-		}
-		// WriteTo consumes the net.Buffers it is called on: point it at
-		// the connection's array again for every frame (nothing allocated
-		// per frame), and drop the reference to p afterwards.
-		c.bufArr = [2][]byte{c.wbuf, p}
-		c.bufs = c.bufArr[:]
-		_, err = c.bufs.WriteTo(c.nc)
-		c.bufArr[1] = nil
-		return err
+	queued := len(c.wbuf)
+	var (
+		key    [4]byte
+		masked bool
+		err    error
+	)
+	direct := len(p) > writevThreshold && c.s.Role() == wsframe.RoleServer
+	chunked := len(p) > maskChunk && c.s.Role() == wsframe.RoleClient
+	if direct || chunked {
+		c.wbuf, key, masked, err = c.s.AppendHeader(c.wbuf, op, fin, len(p))
+	} else {
+		c.wbuf, err = c.s.AppendFrame(c.wbuf, op, fin, p)
 	}
-	c.wbuf, err = c.s.AppendFrame(c.wbuf, op, fin, p)
 	c.mu.Unlock()
 	if err != nil {
-		return c.writePendingOnly(pending, err)
+		if queued > 0 { // the frame was refused; the replies still go
+			c.writeLocked(deadline, c.wbuf[:queued])
+		}
+		return err
 	}
-	_, err = c.nc.Write(c.wbuf)
+	switch {
+	case direct:
+		err = c.writeLocked(deadline, c.wbuf, p)
+	case chunked:
+		// The first chunk goes with the header; the rest reuse the buffer.
+		off := 0
+		for off < len(p) && err == nil {
+			head := c.wbuf
+			if off > 0 {
+				head = c.wbuf[:0]
+			}
+			n := min(maskChunk, len(p)-off)
+			if cap(head)-len(head) < n {
+				head = append(make([]byte, 0, len(head)+n), head...)
+			}
+			buf := append(head, p[off:off+n]...)
+			if masked {
+				wsframe.Mask(key, off, buf[len(head):])
+			}
+			c.wbuf = buf[:0]
+			err = c.writeLocked(deadline, buf)
+			off += n
+		}
+	default:
+		err = c.writeLocked(deadline, c.wbuf)
+	}
 	if cap(c.wbuf) > maxKeptWriteBuffer {
-		c.wbuf = nil // a client's masked copy of a large message: do not keep it
+		c.wbuf = nil
 	}
 	return err
 }
 
 // maxKeptWriteBuffer bounds the write buffer a connection keeps between
-// frames: a client reuses its masked copy for messages up to 1 MiB (and
-// room for the header, queued replies and append's rounding up), and
-// allocates for larger ones.
-const maxKeptWriteBuffer = 1<<20 + 64<<10
+// frames: a client's masked copy of a message up to maskChunk, with room
+// for the header and queued replies.
+const maxKeptWriteBuffer = maskChunk + 16<<10
 
-// writePendingOnly still sends queued replies when a frame was refused.
-func (c *Conn) writePendingOnly(pending bool, err error) error {
-	if pending {
-		c.nc.Write(c.wbuf)
+// writeMessageFrame takes the write lock (or gives up with ctx; nil: wait)
+// and sends a frame. ctx's deadline bounds the write; its cancellation
+// interrupts it, which breaks the connection (part of a frame went out).
+func (c *Conn) writeMessageFrame(ctx context.Context, op wsframe.Opcode, fin bool, p []byte) error {
+	if err := c.lockWrite(ctx); err != nil {
+		return err
 	}
-	return err
+	defer c.unlockWrite()
+	var deadline time.Time
+	if ctx != nil && ctx.Done() != nil {
+		deadline, _ = ctx.Deadline()
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			c.nc.SetWriteDeadline(time.Unix(1, 0))
+			close(fired)
+		})
+		// Before the lock is released: the interruption is for this
+		// frame, never for the next writer's.
+		defer func() {
+			if !stop() {
+				<-fired
+			}
+		}()
+	}
+	return c.writeFrame(deadline, op, fin, p)
 }
 
 // WriteMessage sends a whole message (OpText or OpBinary) in one frame.
 func (c *Conn) WriteMessage(op wsframe.Opcode, p []byte) error {
 	c.msgLock <- struct{}{}
 	defer func() { <-c.msgLock }()
-	return c.writeFrame(op, true, p)
+	return c.writeMessageFrame(nil, op, true, p)
 }
 
-// WriteMessageContext is WriteMessage that gives up when ctx is done.
+// WriteMessageContext is WriteMessage that gives up when ctx is done: while
+// waiting for another writer, at no cost; while writing, by breaking and
+// closing the connection, since part of the frame went out.
 func (c *Conn) WriteMessageContext(ctx context.Context, op wsframe.Opcode, p []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -550,9 +810,7 @@ func (c *Conn) WriteMessageContext(ctx context.Context, op wsframe.Opcode, p []b
 		return ctx.Err()
 	}
 	defer func() { <-c.msgLock }()
-	stop := c.deadlineFrom(ctx, c.nc.SetWriteDeadline)
-	defer stop()
-	return contextCause(ctx, c.writeFrame(op, true, p))
+	return contextCause(ctx, c.writeMessageFrame(ctx, op, true, p))
 }
 
 // NextWriter starts a message sent in fragments: each Write sends one
@@ -579,7 +837,7 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := w.c.writeFrame(w.op, false, p); err != nil {
+	if err := w.c.writeMessageFrame(nil, w.op, false, p); err != nil {
 		return 0, err
 	}
 	w.op = wsframe.OpContinuation
@@ -592,14 +850,14 @@ func (w *messageWriter) Close() error {
 	}
 	w.closed = true
 	defer func() { <-w.c.msgLock }()
-	return w.c.writeFrame(w.op, true, nil)
+	return w.c.writeMessageFrame(nil, w.op, true, nil)
 }
 
 // WritePing sends a Ping without waiting for the Pong.
-func (c *Conn) WritePing(p []byte) error { return c.writeFrame(wsframe.OpPing, true, p) }
+func (c *Conn) WritePing(p []byte) error { return c.writeMessageFrame(nil, wsframe.OpPing, true, p) }
 
 // WritePong sends an unsolicited Pong (a heartbeat the peer ignores).
-func (c *Conn) WritePong(p []byte) error { return c.writeFrame(wsframe.OpPong, true, p) }
+func (c *Conn) WritePong(p []byte) error { return c.writeMessageFrame(nil, wsframe.OpPong, true, p) }
 
 // Ping sends a Ping and waits for a Pong or for ctx. Pongs are seen by
 // whoever reads (Run, ReadMessage, NextReader), so something must be
@@ -609,44 +867,67 @@ func (c *Conn) Ping(ctx context.Context, p []byte) error {
 	case <-c.pongs: // forget a stale one
 	default:
 	}
-	if err := c.WritePing(p); err != nil {
+	if err := c.writeMessageFrame(ctx, wsframe.OpPing, true, p); err != nil {
 		return err
 	}
 	select {
 	case <-c.pongs:
 		return nil
 	case <-c.done:
-		return c.readErr
+		return ErrPongLost
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// Close performs the close handshake: it sends a Close with code and
-// reason, waits (up to the close timeout) for the peer's Close, read by a
-// concurrent reader or by Close itself, then closes the connection.
+// ErrPongLost is returned by Ping when the connection's read side ended
+// before a Pong came.
+var ErrPongLost = errors.New("wsconn: connection ended before the pong")
+
+// ErrCloseTimeout is returned by Close when its Close frame could not be
+// sent within the close timeout (a writer held the connection, or the peer
+// does not read); the connection is closed without a handshake.
+var ErrCloseTimeout = errors.New("wsconn: close timed out")
+
+// Close performs the close handshake within the close timeout, whatever
+// other goroutines are doing: it sends a Close with code and reason, waits
+// for the peer's Close (read by a concurrent reader or by Close itself),
+// then closes the connection, lingering in the background so that data in
+// flight to the peer is not destroyed. An invalid code or reason is an
+// error that leaves the connection as it was.
 func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
-	c.wmu.Lock()
+	var probe [wsframe.MaxControlPayload]byte
+	if _, err := wsframe.AppendClose(probe[:0], code, reason); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(c.opts.CloseTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := c.lockWrite(ctx); err != nil {
+		c.closeNow()
+		return ErrCloseTimeout
+	}
 	c.mu.Lock()
-	var err error
 	c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
 	c.s.ClearPending()
+	var err error
 	c.wbuf, err = c.s.AppendClose(c.wbuf, code, reason)
 	c.mu.Unlock()
 	if len(c.wbuf) > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(c.opts.CloseTimeout))
-		if _, werr := c.nc.Write(c.wbuf); werr != nil && err == nil {
+		if werr := c.writeLocked(deadline, c.wbuf); werr != nil && err == nil {
 			err = werr
 		}
+	} else if err == nil {
+		err = c.writeErr
 	}
-	c.wmu.Unlock()
+	c.unlockWrite()
 	if err != nil && !errors.Is(err, ErrClosed) {
 		c.closeNow()
 		return err
 	}
 	if c.readMu.TryLock() {
 		// Nobody is reading: read to the peer's Close ourselves.
-		c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
+		c.nc.SetReadDeadline(deadline)
 		for {
 			if _, rerr := c.nextEvent(); rerr != nil {
 				break
@@ -654,12 +935,16 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 		}
 		c.readMu.Unlock()
 	} else {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
 		select {
 		case <-c.done:
-		case <-time.After(c.opts.CloseTimeout):
+		case <-t.C:
 		}
 	}
-	c.closeNow()
+	if !c.endingStarted.Load() {
+		c.closeNow() // no Close from the peer in time
+	}
 	return nil
 }
 

@@ -17,11 +17,8 @@ import (
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
-// Defaults for Config.
-const (
-	DefaultMaxMessageSize = 16 << 20
-	DefaultMaxFragments   = 4096
-)
+// DefaultMaxMessageSize is the message limit when Config sets none.
+const DefaultMaxMessageSize = 16 << 20
 
 // Config configures a Session.
 type Config struct {
@@ -31,9 +28,12 @@ type Config struct {
 	// MaxMessageSize bounds a message, all fragments together; larger fails
 	// with 1009 as soon as a frame header announces it. 0: 16 MiB.
 	MaxMessageSize int64
-	// MaxFragments bounds the frames of one message, so that a peer cannot
-	// keep a message open forever with tiny or empty fragments while under
-	// the byte limit. 0: 4096.
+	// MaxFragments, when positive, bounds the frames of one message (fail
+	// 1009). 0: no bound. A fragment costs no memory of its own (only its
+	// bytes count, against MaxMessageSize) and a few tens of nanoseconds of
+	// CPU, like any other frame, so the default accepts what peers
+	// legitimately send: a 4 MiB message in 64-byte fragments is 65,537
+	// frames.
 	MaxFragments int
 }
 
@@ -93,7 +93,9 @@ type Session struct {
 	sending bool // a fragmented message is being sent
 	rng     *rand.ChaCha8
 
-	pending       []byte // automatic replies: pongs, the Close reply
+	pending       []byte // automatic replies: a Pong, the Close reply
+	pongs         int    // Pongs in pending (they come before any Close)
+	lastPong      int    // where the last of them starts
 	closeSent     bool
 	closeReceived bool
 	err           error
@@ -103,9 +105,6 @@ type Session struct {
 func NewSession(c Config) *Session {
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
-	}
-	if c.MaxFragments <= 0 {
-		c.MaxFragments = DefaultMaxFragments
 	}
 	s := &Session{cfg: c}
 	s.parser.Reset(wsframe.Config{Role: c.Role, MaxPayload: c.MaxMessageSize})
@@ -189,7 +188,7 @@ func (s *Session) header(h *wsframe.Header) error {
 		s.utf8.Reset()
 	}
 	s.fragments++
-	if s.fragments > s.cfg.MaxFragments {
+	if s.cfg.MaxFragments > 0 && s.fragments > s.cfg.MaxFragments {
 		return s.ruleErr(wsframe.ErrTooManyFragments)
 	}
 	// Fail fast: the whole message is over the limit as soon as a header
@@ -236,9 +235,18 @@ func (s *Session) control() error {
 	case wsframe.OpPing:
 		ev.Kind = EventPing
 		// §5.5.2: answer with a Pong carrying the same payload, unless a
-		// Close has gone out.
+		// Close has gone out. §5.5.3: when Pings come faster than Pongs go
+		// out, answering the latest is enough: past maxQueuedPongs the
+		// newest replaces the last one queued, so a ping flood against a
+		// peer that does not read queues a bounded number of bytes.
 		if !s.closeSent {
+			if s.pongs == maxQueuedPongs {
+				s.pending = s.pending[:s.lastPong]
+				s.pongs--
+			}
+			s.lastPong = len(s.pending)
 			s.pending = s.appendFrame(s.pending, wsframe.OpPong, true, p)
+			s.pongs++
 		}
 	case wsframe.OpPong:
 		ev.Kind = EventPong
@@ -296,7 +304,10 @@ func (s *Session) Err() error { return s.err }
 func (s *Session) Pending() []byte { return s.pending }
 
 // ClearPending forgets the pending bytes once they are sent.
-func (s *Session) ClearPending() { s.pending = s.pending[:0] }
+func (s *Session) ClearPending() { s.pending, s.pongs = s.pending[:0], 0 }
+
+// maxQueuedPongs bounds the Pongs waiting in Pending.
+const maxQueuedPongs = 16
 
 // CloseSent reports whether this end has sent (or queued) its Close.
 func (s *Session) CloseSent() bool { return s.closeSent }

@@ -141,7 +141,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	server.Serve(c, server.Funcs{
 		Message: func(_ *wsconn.Conn, op wsframe.Opcode, data []byte) { h.receive(cl, op, data) },
 		Close:   func(*wsconn.Conn, error) { h.leave(cl) },
-	}, opts)
+	})
 }
 
 // writeLoop sends the page's queue; a write that takes over 10 s ends it.
