@@ -68,22 +68,42 @@ type reader struct {
 	close func()
 }
 
+// wsfsmUpgrade upgrades with the default options but the message limit
+// (16 MiB, as for gorilla): the default fragment limit must let every case
+// through.
+func wsfsmUpgrade(w http.ResponseWriter, r *http.Request) (*wsconn.Conn, error) {
+	return server.Upgrade(w, r, &server.Options{
+		Conn:        wsconn.Options{MaxMessageSize: 16 << 20},
+		CheckOrigin: func(string, *handshake.Request) bool { return true },
+	})
+}
+
 var libs = []struct {
 	name    string
 	upgrade func(w http.ResponseWriter, r *http.Request) (reader, error)
 }{
 	{"wsfsm", func(w http.ResponseWriter, r *http.Request) (reader, error) {
-		c, err := server.Upgrade(w, r, &server.Options{
-			// MaxFragments: the default refuses the 64 B case (issue 10,
-			// item 6); raised so that it is measured at all.
-			Conn:        wsconn.Options{MaxMessageSize: 16 << 20, MaxFragments: 1 << 17},
-			CheckOrigin: func(string, *handshake.Request) bool { return true },
-		})
+		c, err := wsfsmUpgrade(w, r)
 		if err != nil {
 			return reader{}, err
 		}
 		return reader{
 			read:  func() ([]byte, error) { _, p, err := c.ReadMessage(); return p, err },
+			close: func() { c.CloseNow() },
+		}, nil
+	}},
+	{"wsfsm-append", func(w http.ResponseWriter, r *http.Request) (reader, error) {
+		c, err := wsfsmUpgrade(w, r)
+		if err != nil {
+			return reader{}, err
+		}
+		var buf []byte
+		return reader{
+			read: func() ([]byte, error) {
+				_, p, err := c.AppendMessage(buf[:0])
+				buf = p
+				return p, err
+			},
 			close: func() { c.CloseNow() },
 		}, nil
 	}},

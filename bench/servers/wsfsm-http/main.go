@@ -28,6 +28,6 @@ func main() {
 		if err != nil {
 			return
 		}
-		server.Serve(c, h, opts)
+		server.Serve(c, h)
 	})))
 }
