@@ -67,6 +67,14 @@ func TestBestAndTied(t *testing.T) {
 	if got := time["b"].String(); got != "13.00 (1.08) tied" {
 		t.Errorf("tied cell %q", got)
 	}
+	zero := summarize(metric{}, cols, map[string][]sample{"a": ok(0, 0), "b": ok(17, 17), "c": ok(2000, 2000)})
+	if got := zero["b"].String(); got != "17.00 (∞)" {
+		t.Errorf("against a best of zero: %q", got)
+	}
+	huge := summarize(metric{}, cols, map[string][]sample{"a": ok(1, 1), "c": ok(2000, 2000)})
+	if got := huge["c"].String(); got != "2000 (>1000)" {
+		t.Errorf("a huge ratio: %q", got)
+	}
 	one := summarize(metric{}, cols, map[string][]sample{"a": ok(1), "b": ok(2)})
 	if one["a"].best || one["a"].tiedBest {
 		t.Error("a single round ranks nothing")
@@ -81,6 +89,7 @@ func TestParseBenchmarks(t *testing.T) {
 	out := `goos: linux
 BenchmarkDecode/wsfsm/16B/read4KiB-2         	11551375	        20.53 ns/op	 779.46 MB/s	         4.424 waited-%	       0 B/op	       0 allocs/op
 BenchmarkDecode/gobwas/16B/read4KiB         	 3595345	        57.23 ns/op	 279.60 MB/s	        38.45 waited-%	      16 B/op	       1 allocs/op
+BenchmarkDecode/wsfsm/1KiB/read64KiB-2         	 1000000	       838.9 ns/op	  19.07 MB/s	        52.50 cpu-ns/op	        95.32 waited-%	       0 B/op	       0 allocs/op
 BenchmarkInPlace/wsfsm/1MiB/inplace   	   18015	     13328 ns/op	78677.26 MB/s	         4.578 waited-%	       0 B/op	       0 allocs/op
 BenchmarkMemory/memmove/1MiB/memory-2        	    8298	     29395 ns/op	35672.23 MB/s	         1.647 waited-%
 BenchmarkAssemble/gorilla/64KiB   	      45	  17904304 ns/op	 234.26 MB/s	         1.044 gc/op	        75.48 waited-%	 9993992 B/op	      29 allocs/op
@@ -96,8 +105,10 @@ PASS
 		{"decode16Bread4KiB", "wsfsm", 20.53, false},
 		{"decode16Bread4KiB", "gobwas", 57.23, true},
 		{"inplace1MiB", "wsfsm", 13328, false},
-		{"memmove", "memmove", 35.67223, false},
+		{"memmove", "memmove", 1048576.0 / 29395, false},
+		{"decode1KiBread64KiB", "wsfsm", 52.5, true}, // CPU time, not ns/op
 		{"frag64KiB", "gorilla", 17.904304, true},
+		{"frag64KiBcpu", "gorilla", 17.904304, true}, // no cpu-ns/op: ns/op
 		{"frag64KiBalloc", "gorilla", 29, true},
 		{"frag64KiBgc", "gorilla", 1.044, true},
 	} {

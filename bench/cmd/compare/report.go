@@ -38,13 +38,14 @@ func tables(c config) []table {
 	var decode, inplace, frag []metric
 	for _, size := range frameSizes {
 		for _, r := range []string{"4KiB", "64KiB"} {
-			decode = append(decode, metric{"decode" + size + "read" + r, "decode " + size + " frames, reads of ≤ " + r, "ns/frame", false})
+			decode = append(decode, metric{"decode" + size + "read" + r, "decode " + size + " frames, reads of ≤ " + r, "CPU ns/frame", false})
 		}
-		inplace = append(inplace, metric{"inplace" + size, "decode " + size + " frames in place", "ns/frame", false})
+		inplace = append(inplace, metric{"inplace" + size, "decode " + size + " frames in place", "CPU ns/frame", false})
 	}
 	for _, f := range fragmentSizes {
 		frag = append(frag,
 			metric{"frag" + f.key, "4 MiB message in " + f.words + ": time", "ms/msg", false},
+			metric{"frag" + f.key + "cpu", "4 MiB message in " + f.words + ": CPU", "CPU ms/msg", false},
 			metric{"frag" + f.key + "alloc", "4 MiB message in " + f.words + ": allocations", "allocs/msg", false},
 			metric{"frag" + f.key + "bytes", "4 MiB message in " + f.words + ": bytes allocated", "MiB/msg", false},
 			metric{"frag" + f.key + "gc", "4 MiB message in " + f.words + ": GC cycles", "GC/msg", false},
@@ -67,18 +68,18 @@ func tables(c config) []table {
 		echo = append(echo, metric{"idle" + strconv.Itoa(i), "server memory per idle connection, " + n + " connections", "KiB", false})
 	}
 	return []table{
-		{"Decoding frames", "Both decoders read the same stream of masked client frames (about 1 MiB, then again) through the same reader, which copies at most 4 KiB or 64 KiB per `Read` as a socket read does, into a 4 KiB buffer of their own, and deliver each payload unmasked and whole: wsframe as `wsconn` reads (a frame whole in the buffer is handed out where it lies; a larger one is gathered, and a payload of at least 4 KiB is read straight into its place), gobwas as its README and `wsutil` do (`ReadHeader` on a `bufio.Reader`, `io.ReadFull` into the payload buffer, `Cipher`). Only gobwas/ws, among the peers, has a public frame-level reader. `bench/decode`.",
+		{"Decoding frames", "Both decoders read the same stream of masked client frames (about 1 MiB, then again) through the same reader, which copies at most 4 KiB or 64 KiB per `Read` as a socket read does, into a 4 KiB buffer of their own, and deliver each payload unmasked and whole: wsframe as `wsconn` reads (a frame whole in the buffer is handed out where it lies; a larger one is gathered, and a payload of at least 4 KiB is read straight into its place), gobwas as its README and `wsutil` do (`ReadHeader` on a `bufio.Reader`, `io.ReadFull` into the payload buffer, `Cipher`). Only gobwas/ws, among the peers, has a public frame-level reader. The figure is the CPU time the benchmark process used per frame (from the scheduler, /proc/self/task/*/schedstat), which waiting for a CPU on a shared machine does not inflate as it does wall time. `bench/decode`.",
 			[]string{"wsfsm", "gobwas"}, decode},
 		{"wsframe in place (no peer)", "wsframe parsing the stream where it lies in memory: no copy at all, payloads unmasked in place. No peer decodes this way, so none stands beside it; this is the parser's own cost, not a comparison.",
 			[]string{"wsfsm"}, inplace},
-		{"The memory bound", "1 MiB of written memory (a never-written source is the kernel's zero page, which stays in cache and overstates bandwidth about twice): `memmove` copies it to another 1 MiB; wsframe's `Mask` and gobwas's `Cipher` mask it in place. A copying reader cannot decode faster than the copy.",
+		{"The memory bound", "1 MiB of written memory (a never-written source is the kernel's zero page, which stays in cache and overstates bandwidth about twice): `memmove` copies it to another 1 MiB; wsframe's `Mask` and gobwas's `Cipher` mask it in place. A copying reader cannot decode faster than the copy. GB/s of CPU time.",
 			[]string{"wsfsm", "gobwas", "memmove"}, []metric{
 				{"mask", "mask 1 MiB in place", "GB/s", true},
 				{"memmove", "copy 1 MiB (memmove)", "GB/s", true},
 			}},
 		{"Echo servers", "One process per server (`bench/servers/*`, each written as its library's examples do it, no compression, 16 MiB read limit), driven by `bench/cmd/load`: raw masked frames on `net.Conn`, the same for every server; each load warms up for " + c.warmup + ", then measures " + c.dur + "; the stream keeps 8 messages in flight. Server CPU is the time the scheduler gave the server's threads in the measured window (user and system), per message echoed or per MB: the row least disturbed by a shared machine. `wsfsm` is the raw-TCP server (goroutine per connection); `wsfsm-http` is `server.Upgrade` + `server.Serve` inside net/http; `gobwas` is its low-level API (`ReadHeader`/`Cipher`, bufio), `gobwas-wsutil` its high-level one (`ws.UpgradeHTTP`, `wsutil.ReadClientData`). Idle memory: resident memory of a fresh server process per connection (one message each, then held), at " + strings.Join(counts, " and ") + " connections from one run, measured in " + strconv.Itoa(c.idleRounds) + " of the rounds.",
 			servers, echo},
-		{"Assembling a fragmented message (issue 10)", "A 4 MiB binary message in fragments, received whole by a server connection upgraded inside net/http: wsfsm's `Conn.ReadMessage` and gorilla's `Conn.ReadMessage`, both of which return memory the caller owns (a new slice per message), and `wsfsm-append`, wsfsm's `Conn.AppendMessage` into a buffer passed again (gorilla has no counterpart). wsfsm runs with its default options but for the 16 MiB message limit, gorilla's is set the same. A raw client writes the same pre-built masked frames to all over loopback. `bench/fragments`.",
+		{"Assembling a fragmented message (issue 10)", "A 4 MiB binary message in fragments, received whole by a server connection upgraded inside net/http: wsfsm's `Conn.ReadMessage` and gorilla's `Conn.ReadMessage`, both of which return memory the caller owns (a new slice per message), and `wsfsm-append`, wsfsm's `Conn.AppendMessage` into a buffer passed again (gorilla has no counterpart). wsfsm runs with its default options but for the 16 MiB message limit, gorilla's is set the same. A raw client writes the same pre-built masked frames to all over loopback, from a goroutine of the same process. Time is wall time per message; CPU is the process's CPU time per message (receiver, sender and GC together, all on one CPU). `bench/fragments`.",
 			[]string{"wsfsm", "wsfsm-append", "gorilla"}, frag},
 	}
 }
@@ -150,8 +151,11 @@ func summarize(m metric, cols []string, vals map[string][]sample) map[string]*ce
 		} else {
 			c.ratio = c.med / best.med
 		}
-		if best.med == 0 && c.med == 0 {
-			c.ratio = 1
+		if best.med == 0 {
+			c.ratio = math.Inf(1)
+			if c.med == 0 {
+				c.ratio = 1
+			}
 		}
 	}
 	// Ranking needs something to rank and a spread to rank it against.
@@ -178,7 +182,14 @@ func (c *cell) String() string {
 	if !c.ok {
 		return "—"
 	}
-	s := fmt.Sprintf("%s (%.2f)", format(c.med), c.ratio)
+	r := fmt.Sprintf("%.2f", c.ratio)
+	switch {
+	case math.IsInf(c.ratio, 1):
+		r = "∞" // the best is zero
+	case c.ratio >= 1000:
+		r = ">1000"
+	}
+	s := fmt.Sprintf("%s (%s)", format(c.med), r)
 	switch {
 	case c.best:
 		s = "**" + s + " best**"

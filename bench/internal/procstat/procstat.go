@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -94,11 +95,13 @@ func (s Sample) Since(before Sample) Times {
 	return d
 }
 
-// Watch starts watching this process for a benchmark; the function it
-// returns, called after the benchmark loop, reports as the metric
-// "waited-%" the part of the time this process's threads wanted a CPU that
-// they spent waiting for one (nothing where /proc has no schedstat).
-func Watch(b interface{ ReportMetric(float64, string) }) (stop func()) {
+// Watch starts watching this process for a benchmark that uses b.Loop;
+// the function it returns, called after the loop, reports two metrics:
+// "cpu-ns/op", the CPU time all of this process's threads used per
+// iteration (which, unlike ns/op, waiting for a CPU does not inflate), and
+// "waited-%", the part of the time they wanted a CPU that they spent
+// waiting for one. Where /proc has no schedstat it reports nothing.
+func Watch(b *testing.B) (stop func()) {
 	before, err := Read(0)
 	if err != nil {
 		return func() {}
@@ -108,12 +111,15 @@ func Watch(b interface{ ReportMetric(float64, string) }) (stop func()) {
 		if err != nil {
 			return
 		}
-		if s := after.Since(before).Share(); s == s {
+		d := after.Since(before)
+		if b.N > 0 {
+			b.ReportMetric(float64(d.CPU)/float64(b.N), "cpu-ns/op")
+		}
+		if s := d.Share(); s == s {
 			b.ReportMetric(100*(1-s), "waited-%")
 		}
 	}
 }
-
 // tick is the unit of /proc/stat (USER_HZ, 100 on every Linux build that
 // matters).
 const tick = 10 * time.Millisecond

@@ -75,3 +75,27 @@ func TestOthers(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A benchmark that spins about 1 ms an iteration reports about 1 ms of
+// CPU per iteration.
+func TestWatch(t *testing.T) {
+	if !Available() {
+		t.Skip("no schedstat")
+	}
+	var cpu float64
+	r := testing.Benchmark(func(b *testing.B) {
+		defer Watch(b)()
+		for b.Loop() {
+			start := time.Now()
+			for time.Since(start) < time.Millisecond {
+			}
+		}
+	})
+	cpu = r.Extra["cpu-ns/op"]
+	if cpu < 0.5e6 || cpu > 3e6 {
+		t.Errorf("cpu-ns/op %v for a 1 ms spin (%v)", cpu, r)
+	}
+	if _, ok := r.Extra["waited-%"]; !ok {
+		t.Error("no waited-%")
+	}
+}
