@@ -120,6 +120,7 @@ func Watch(b *testing.B) (stop func()) {
 		}
 	}
 }
+
 // tick is the unit of /proc/stat (USER_HZ, 100 on every Linux build that
 // matters).
 const tick = 10 * time.Millisecond
