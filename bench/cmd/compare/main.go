@@ -18,7 +18,7 @@
 // marked, and left out of the median. The libraries are interleaved in
 // every round, the order rotating. Loopback only.
 //
-//	go -C bench run ./cmd/compare          # 5 rounds, about 10 minutes
+//	go -C bench run ./cmd/compare          # 5 rounds, about 10 minutes (12 on a starved machine)
 //	go -C bench run ./cmd/compare -quick   # 1 short round, about 2 minutes
 package main
 
@@ -93,7 +93,7 @@ func main() {
 	out := flag.String("out", "RESULTS.md", "where to write the results")
 	charts := flag.String("charts", "charts", "directory for the SVG charts")
 	flag.Parse()
-	c := config{rounds: *rounds, idleRounds: *idleRounds, dur: "1500ms", warmup: "500ms", benchtime: "200ms", idleConns: "2000,19000"}
+	c := config{rounds: *rounds, idleRounds: *idleRounds, dur: "1200ms", warmup: "400ms", benchtime: "200ms", idleConns: "2000,19000"}
 	if *quick {
 		c.rounds, c.idleRounds, c.dur, c.warmup, c.benchtime, c.idleConns = 1, 1, "700ms", "300ms", "60ms", "500,2000"
 	}

@@ -445,7 +445,7 @@ func idle(addr, path string, counts []int, pid int) (result, error) {
 		if err != nil {
 			return result{}, err
 		}
-		time.Sleep(time.Second)
+		time.Sleep(500 * time.Millisecond) // let the server settle
 		after, err := rssKiB(pid)
 		if err != nil {
 			return result{}, err
