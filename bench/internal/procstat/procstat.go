@@ -102,6 +102,10 @@ func (s Sample) Since(before Sample) Times {
 // "waited-%", the part of the time they wanted a CPU that they spent
 // waiting for one. Where /proc has no schedstat it reports nothing.
 func Watch(b *testing.B) (stop func()) {
+	return watch(func() int { return b.N }, b.ReportMetric)
+}
+
+func watch(n func() int, report func(float64, string)) (stop func()) {
 	before, err := Read(0)
 	if err != nil {
 		return func() {}
@@ -112,11 +116,11 @@ func Watch(b *testing.B) (stop func()) {
 			return
 		}
 		d := after.Since(before)
-		if b.N > 0 {
-			b.ReportMetric(float64(d.CPU)/float64(b.N), "cpu-ns/op")
+		if n() > 0 {
+			report(float64(d.CPU)/float64(n()), "cpu-ns/op")
 		}
 		if s := d.Share(); s == s {
-			b.ReportMetric(100*(1-s), "waited-%")
+			report(100*(1-s), "waited-%")
 		}
 	}
 }

@@ -3,6 +3,7 @@ package procstat
 import (
 	"math"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -76,26 +77,33 @@ func TestOthers(t *testing.T) {
 	}
 }
 
-// A benchmark that spins about 1 ms an iteration reports about 1 ms of
-// CPU per iteration.
+// Ten iterations spinning 5 ms each report per iteration the CPU time
+// getrusage sees, and a waiting share.
 func TestWatch(t *testing.T) {
 	if !Available() {
 		t.Skip("no schedstat")
 	}
-	var cpu float64
-	r := testing.Benchmark(func(b *testing.B) {
-		defer Watch(b)()
-		for b.Loop() {
-			start := time.Now()
-			for time.Since(start) < time.Millisecond {
-			}
-		}
-	})
-	cpu = r.Extra["cpu-ns/op"]
-	if cpu < 0.5e6 || cpu > 3e6 {
-		t.Errorf("cpu-ns/op %v for a 1 ms spin (%v)", cpu, r)
+	cpuTime := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	if _, ok := r.Extra["waited-%"]; !ok {
-		t.Error("no waited-%")
+	got := map[string]float64{}
+	ru0 := cpuTime()
+	stop := watch(func() int { return 10 }, func(v float64, unit string) { got[unit] = v })
+	runtime.LockOSThread()
+	for range 10 {
+		start := time.Now()
+		for time.Since(start) < 5*time.Millisecond {
+		}
+	}
+	runtime.UnlockOSThread()
+	stop()
+	want := float64(cpuTime()-ru0) / 10
+	if cpu := got["cpu-ns/op"]; cpu < 0.7*want || cpu > 1.3*want {
+		t.Errorf("cpu-ns/op %v, getrusage says %v per iteration", cpu, want)
+	}
+	if w, ok := got["waited-%"]; !ok || w < 0 || w > 100 {
+		t.Errorf("waited-%% %v %v", w, ok)
 	}
 }
