@@ -54,6 +54,9 @@ const requestHead = "GET /echo HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nCon
 	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 
 // dialRaw opens a TCP connection and completes the handshake by hand.
+// switchingProtocols is the server's answer to requestHead.
+const switchingProtocols = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+
 func dialRaw(t testing.TB, s *Server) net.Conn {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", s.Addr().String(), 2*time.Second)
@@ -63,9 +66,8 @@ func dialRaw(t testing.TB, s *Server) net.Conn {
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(5 * time.Second))
 	fmt.Fprintf(nc, requestHead, s.Addr())
-	want := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
-	got := make([]byte, len(want))
-	if _, err := io.ReadFull(nc, got); err != nil || string(got) != want {
+	got := make([]byte, len(switchingProtocols))
+	if _, err := io.ReadFull(nc, got); err != nil || string(got) != switchingProtocols {
 		t.Fatalf("handshake answer %q, %v", got, err)
 	}
 	return nc

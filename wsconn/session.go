@@ -6,6 +6,18 @@
 // The Session takes received bytes and returns events; it appends the bytes
 // to send. It performs no I/O and starts no goroutine, so the blocking Conn,
 // the servers in wsfsm/server and any event loop drive the same rules.
+//
+// Who owns a slice: ReadMessage returns memory the caller owns, which
+// nothing here writes again; AppendMessage appends to the caller's buffer;
+// a Handler's data is borrowed for the call (the connection's own buffer,
+// never one shared between connections); NextReader copies into the
+// caller's buffers. A Session's events alias its input (and its own buffer
+// for control payloads) until the next call.
+//
+// Limits and time: memory follows bytes received, never the lengths a
+// header announces; every frame a Conn writes has a deadline
+// (Options.WriteTimeout); a read never waits for a write; Close returns
+// within Options.CloseTimeout.
 package wsconn
 
 import (

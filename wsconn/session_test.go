@@ -208,3 +208,59 @@ func events2(s *Session, in []byte) {
 		}
 	}
 }
+
+// RFC 6455 §5.5.3: Pings that arrive while Pongs wait to go out need only
+// the latest answered. The replies queued never hold more than
+// maxQueuedPongs Pongs, the last of them answering the latest Ping, and a
+// Close reply still follows them.
+func TestPongsQueuedAreBounded(t *testing.T) {
+	s := NewSession(Config{Role: wsframe.RoleServer})
+	var in []byte
+	for i := range 1000 {
+		in = append(in, masked(wsframe.OpPing, true, fmt.Sprintf("%04d", i))...)
+	}
+	in = append(in, masked(wsframe.OpClose, true, "\x03\xe8")...)
+	if _, err := events(s, in); err != nil {
+		t.Fatal(err)
+	}
+	got := pending(s)
+	if n := strings.Count(got, "pong:"); n != maxQueuedPongs {
+		t.Errorf("%d Pongs queued for 1000 Pings, want %d", n, maxQueuedPongs)
+	}
+	if want := fmt.Sprintf("pong:%x;close:03e8;", "0999"); !strings.HasSuffix(got, want) {
+		t.Errorf("queue ends %q, want the latest Pong then the Close reply", got[max(0, len(got)-60):])
+	}
+	if want := fmt.Sprintf("pong:%x;", "0000"); !strings.HasPrefix(got, want) {
+		t.Errorf("queue starts %q, want the first Pong (sent as soon as it could be)", got[:min(len(got), 40)])
+	}
+	s.ClearPending()
+	if len(s.Pending()) != 0 {
+		t.Error("ClearPending left bytes")
+	}
+}
+
+// BenchmarkTinyFragments is the CPU a fragment costs: a message of 1-byte
+// fragments through the session (headers, sequencing, delivery).
+func BenchmarkTinyFragments(b *testing.B) {
+	const frags = 4096
+	in := masked(wsframe.OpBinary, false, "x")
+	for range frags - 2 {
+		in = append(in, masked(wsframe.OpContinuation, false, "x")...)
+	}
+	in = append(in, masked(wsframe.OpContinuation, true, "x")...)
+	b.SetBytes(frags)
+	b.ReportAllocs()
+	buf := make([]byte, len(in))
+	for b.Loop() {
+		s := NewSession(Config{Role: wsframe.RoleServer})
+		copy(buf, in) // the session unmasks in place
+		for rest := buf; len(rest) > 0; {
+			ev, n, err := s.Next(rest)
+			if err != nil || (n == 0 && ev.Kind == EventNone) {
+				b.Fatal(err)
+			}
+			rest = rest[n:]
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*frags), "ns/fragment")
+}
