@@ -373,7 +373,7 @@ func writeChart(path string, m metric, cols []string, cells map[string]*cell) {
 	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="Helvetica, Arial, sans-serif" font-size="13">`+"\n", width, height)
 	fmt.Fprintf(&s, `<rect width="100%%" height="100%%" fill="#fff"/>`+"\n")
 	fmt.Fprintf(&s, `<text x="10" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", html.EscapeString(m.title))
-	fmt.Fprintf(&s, `<text x="10" y="38" fill="#666">%s, %s (median of the rounds not starved; the thin line spans them)</text>`+"\n", html.EscapeString(m.unit), dirWords(m.higherBetter))
+	fmt.Fprintf(&s, `<text x="10" y="38" fill="#666">%s, %s (median of the rounds counted, the line spans them; ⚠ all starved)</text>`+"\n", html.EscapeString(m.unit), dirWords(m.higherBetter))
 	scale := func(v float64) int { return int(float64(width-left-130) * v / maxV) }
 	for i, col := range cols {
 		y := top + i*(barH+gap)
@@ -397,6 +397,9 @@ func writeChart(path string, m metric, cols []string, cells map[string]*cell) {
 			label += " best"
 		} else if c.tiedBest {
 			label += " tied"
+		}
+		if c.starved {
+			label += " ⚠"
 		}
 		fmt.Fprintf(&s, `<text x="%d" y="%d">%s</text>`+"\n", left+max(scale(c.hi), w)+6, y+barH-6, html.EscapeString(label))
 	}
