@@ -3,6 +3,12 @@
 // states that name the rule a byte broke, and "bulk" states that consume a
 // counted run of bytes without looking at them (a frame's payload).
 //
+// An action may fail (a length over a limit, a bit the configuration does
+// not allow): Fallible names the error state the machine enters when it
+// does, so every way an input can be rejected is a transition of the model,
+// checked by Check and drawn by Dot, and the machine is in an error state
+// (dead) after any failure.
+//
 // The package knows nothing of WebSocket. A generator declares machines with
 // it, checks them with Check, draws them with Dot, and emits code from them.
 // The first state declared is the start state.
@@ -20,9 +26,20 @@ type Machine struct {
 	Name string // Go-style identifier, e.g. "ServerFrame"
 	Doc  string
 
-	states []*State
-	byName map[string]*State
-	errs   []error // problems found while declaring
+	states   []*State
+	byName   map[string]*State
+	fallible map[string]string // action → error state entered when it fails
+	limits   []Limit
+	errs     []error // problems found while declaring
+}
+
+// Limit is a failure the code driving the machine detects outside its
+// transitions, in whatever live state the machine is (a byte budget over
+// the whole input, a line too long): the machine then enters the error
+// state To. Note says what was exceeded.
+type Limit struct {
+	To   string
+	Note string
 }
 
 // State is one state of a Machine.
@@ -75,7 +92,58 @@ type Bulk struct {
 
 // New starts a machine.
 func New(name, doc string) *Machine {
-	return &Machine{Name: name, Doc: doc, byName: map[string]*State{}}
+	return &Machine{Name: name, Doc: doc, byName: map[string]*State{}, fallible: map[string]string{}}
+}
+
+// Fallible declares that action can fail, and that the machine then enters
+// the error state errorState (declared with Fail), whichever transition ran
+// the action. The actions after it on that transition do not run.
+func (m *Machine) Fallible(action, errorState string) {
+	if _, dup := m.fallible[action]; dup {
+		m.errs = append(m.errs, fmt.Errorf("%s: action %s declared fallible twice", m.Name, action))
+	}
+	m.fallible[action] = errorState
+}
+
+// Limit declares that the driver may stop the machine in any state that is
+// not an error or stop state, entering errorState (declared with Fail);
+// note says what was exceeded.
+func (m *Machine) Limit(errorState, note string) {
+	for _, l := range m.limits {
+		if l.To == errorState {
+			m.errs = append(m.errs, fmt.Errorf("%s: limit %s declared twice", m.Name, errorState))
+		}
+	}
+	m.limits = append(m.limits, Limit{To: errorState, Note: note})
+}
+
+// Limits lists the limits in declaration order.
+func (m *Machine) Limits() []Limit { return m.limits }
+
+// FailState returns the error state the machine enters when action fails,
+// and whether action can fail at all.
+func (m *Machine) FailState(action string) (string, bool) {
+	to, ok := m.fallible[action]
+	return to, ok
+}
+
+// Failure is a way a transition can end in an error state instead of its
+// target: Action, run on the transition, failed.
+type Failure struct {
+	Action string
+	To     string // the error state
+}
+
+// Failures lists the failures of a transition running actions, in the order
+// the actions run.
+func (m *Machine) Failures(actions []string) []Failure {
+	var out []Failure
+	for _, a := range actions {
+		if to, ok := m.fallible[a]; ok {
+			out = append(out, Failure{Action: a, To: to})
+		}
+	}
+	return out
 }
 
 // State declares a state. The first state declared is the start state.
@@ -201,7 +269,10 @@ func (m *Machine) Actions() []string {
 //     bulk state with byte transitions;
 //   - an unreachable state;
 //   - a state from which no accepting state can be reached (error states
-//     are exempt: they are where the machine stops by design).
+//     are exempt: they are where the machine stops by design);
+//   - a fallible action whose error state is undeclared or not an error
+//     state, or that no transition runs; a limit whose error state is
+//     undeclared or not an error state.
 func (m *Machine) Check() error {
 	errs := append([]error(nil), m.errs...)
 	bad := func(s *State, format string, a ...any) {
@@ -209,6 +280,45 @@ func (m *Machine) Check() error {
 	}
 	if len(m.states) == 0 {
 		return fmt.Errorf("%s: no states", m.Name)
+	}
+	run := map[string]bool{}
+	for _, s := range m.states {
+		for _, t := range s.Trans {
+			for _, a := range t.Actions {
+				run[a] = true
+			}
+		}
+		if s.Bulk != nil {
+			for _, a := range s.Bulk.Actions {
+				run[a] = true
+			}
+		}
+	}
+	fallible := make([]string, 0, len(m.fallible))
+	for a := range m.fallible {
+		fallible = append(fallible, a)
+	}
+	sort.Strings(fallible)
+	for _, a := range fallible {
+		to := m.byName[m.fallible[a]]
+		switch {
+		case to == nil:
+			errs = append(errs, fmt.Errorf("%s: action %s fails to undeclared state %s", m.Name, a, m.fallible[a]))
+		case !to.IsError():
+			errs = append(errs, fmt.Errorf("%s: action %s fails to %s, which is not an error state", m.Name, a, to.Name))
+		}
+		if !run[a] {
+			errs = append(errs, fmt.Errorf("%s: action %s is declared fallible but no transition runs it", m.Name, a))
+		}
+	}
+	for _, l := range m.limits {
+		to := m.byName[l.To]
+		switch {
+		case to == nil:
+			errs = append(errs, fmt.Errorf("%s: limit to undeclared state %s", m.Name, l.To))
+		case !to.IsError():
+			errs = append(errs, fmt.Errorf("%s: limit to %s, which is not an error state", m.Name, to.Name))
+		}
 	}
 	for _, s := range m.states {
 		for _, t := range s.Trans {
@@ -268,17 +378,33 @@ func (m *Machine) Check() error {
 	return errors.Join(errs...)
 }
 
+// successors lists the states s can move to: its transitions' targets, its
+// bulk exit, the error states of the actions that can fail on the way, and
+// the limits' error states when s is live.
 func (m *Machine) successors(s *State) []*State {
 	var out []*State
-	for _, t := range s.Trans {
-		if to := m.byName[t.To]; to != nil {
-			out = append(out, to)
+	if !s.IsError() && !s.Stop {
+		for _, l := range m.limits {
+			if to := m.byName[l.To]; to != nil {
+				out = append(out, to)
+			}
 		}
 	}
-	if s.Bulk != nil {
-		if to := m.byName[s.Bulk.Exit]; to != nil {
+	add := func(name string, actions []string) {
+		if to := m.byName[name]; to != nil {
 			out = append(out, to)
 		}
+		for _, f := range m.Failures(actions) {
+			if to := m.byName[f.To]; to != nil {
+				out = append(out, to)
+			}
+		}
+	}
+	for _, t := range s.Trans {
+		add(t.To, t.Actions)
+	}
+	if s.Bulk != nil {
+		add(s.Bulk.Exit, s.Bulk.Actions)
 	}
 	return out
 }

@@ -90,6 +90,48 @@ func TestCheckCatchesBrokenMachines(t *testing.T) {
 			m.State("End", "").StopHere().Otherwise("A")
 			return m
 		}, []string{"state End", "stop state has transitions"}},
+		{"fallible action to an undeclared state", func() *Machine {
+			m := parity()
+			m.Fallible("flip", "Nowhere")
+			return m
+		}, []string{"action flip fails to undeclared state Nowhere"}},
+		{"fallible action to a live state", func() *Machine {
+			m := parity()
+			m.Fallible("flip", "Even")
+			return m
+		}, []string{"action flip fails to Even, which is not an error state"}},
+		{"fallible action never run", func() *Machine {
+			m := parity()
+			m.Fallible("count", "Bad")
+			return m
+		}, []string{"action count is declared fallible but no transition runs it"}},
+		{"fallible twice", func() *Machine {
+			m := limited()
+			m.Fallible("count", "Bad")
+			return m
+		}, []string{"action count declared fallible twice"}},
+		{"error state reached only by an undeclared failure", func() *Machine {
+			m := New("M", "")
+			m.State("A", "").Accept().Otherwise("A", "count")
+			m.Fail("TooMany", "Limit", "")
+			return m
+		}, []string{"state TooMany", "unreachable"}},
+		{"limit to a live state", func() *Machine {
+			m := parity()
+			m.Limit("Odd", "too long")
+			return m
+		}, []string{"limit to Odd, which is not an error state"}},
+		{"limit to an undeclared state", func() *Machine {
+			m := parity()
+			m.Limit("Nowhere", "too long")
+			return m
+		}, []string{"limit to undeclared state Nowhere"}},
+		{"limit twice", func() *Machine {
+			m := parity()
+			m.Limit("Bad", "too long")
+			m.Limit("Bad", "too long")
+			return m
+		}, []string{"limit Bad declared twice"}},
 		{"bulk with byte transitions", func() *Machine {
 			m := New("M", "")
 			m.State("A", "").Accept().Otherwise("Body")
@@ -109,6 +151,46 @@ func TestCheckCatchesBrokenMachines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// limited counts bytes with an action that fails at a limit: its error
+// state has no byte transition into it, only the failure.
+func limited() *Machine {
+	m := New("Limited", "counts bytes up to a limit")
+	m.State("Count", "").Accept().
+		On(Bytes(0xFF), "Bad").
+		Otherwise("Count", "count", "keep")
+	m.Fail("Bad", "NoFF", "0xFF is never allowed")
+	m.Fail("TooMany", "Limit", "the count passed the limit")
+	m.Fallible("count", "TooMany")
+	return m
+}
+
+// A failing action is a transition of the model: its error state is
+// reachable through it, Failures names it, and the picture draws it.
+func TestFallibleActionsAreTransitions(t *testing.T) {
+	m := limited()
+	if err := m.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if to, ok := m.FailState("count"); !ok || to != "TooMany" {
+		t.Errorf("FailState(count) = %q, %v", to, ok)
+	}
+	if _, ok := m.FailState("keep"); ok {
+		t.Error("keep cannot fail")
+	}
+	tr, _ := m.Lookup("Count").Next('a')
+	if got := m.Failures(tr.Actions); len(got) != 1 || got[0] != (Failure{Action: "count", To: "TooMany"}) {
+		t.Errorf("Failures = %+v", got)
+	}
+	d := m.Dot()
+	want := `Count -> TooMany [style=dotted, color=red, label="0x00-0xFE / count fails"];`
+	if !strings.Contains(d, want) {
+		t.Errorf("DOT lacks %q:\n%s", want, d)
+	}
+	if strings.Contains(d, "keep fails") {
+		t.Errorf("DOT draws a failure of keep:\n%s", d)
 	}
 }
 
@@ -156,5 +238,28 @@ func TestDot(t *testing.T) {
 	}
 	if d != parity().Dot() {
 		t.Error("DOT output is not deterministic")
+	}
+}
+
+// A limit makes its error state reachable from every live state, and the
+// picture draws it once.
+func TestLimitIsATransitionFromAnyLiveState(t *testing.T) {
+	m := New("M", "")
+	m.State("A", "").Accept().Otherwise("A")
+	m.Fail("TooLong", "Limit", "the input passed the limit")
+	if err := m.Check(); err == nil || !strings.Contains(err.Error(), "state TooLong: unreachable") {
+		t.Fatalf("without the limit, TooLong must be unreachable: %v", err)
+	}
+	m.Limit("TooLong", "more than N bytes")
+	if err := m.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Limits(); len(got) != 1 || got[0] != (Limit{To: "TooLong", Note: "more than N bytes"}) {
+		t.Errorf("Limits = %+v", got)
+	}
+	d := m.Dot()
+	want := `__any -> TooLong [style=dotted, color=red, label="more than N bytes"];`
+	if !strings.Contains(d, want) || strings.Count(d, "-> TooLong") != 1 {
+		t.Errorf("DOT lacks %q once:\n%s", want, d)
 	}
 }

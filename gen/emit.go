@@ -126,8 +126,20 @@ func emitStepper(sp stepper) ([]byte, error) {
 	var all []ref
 	for _, m := range sp.machines {
 		for _, a := range m.Actions() {
-			if _, ok := acts[a]; !ok {
+			decl, ok := acts[a]
+			if !ok {
 				return nil, fmt.Errorf("%s uses undeclared action %s", m.Name, a)
+			}
+			// The table's CanFail and the machine's failure transition
+			// must agree: a failure the machine does not model would leave
+			// it in a live state after the error.
+			if _, fails := m.FailState(a); fails != decl.CanFail {
+				return nil, fmt.Errorf("%s: action %s: CanFail is %v but the machine declares its failure: %v", m.Name, a, decl.CanFail, fails)
+			}
+		}
+		for _, s := range m.States() {
+			if s.Bulk != nil && len(m.Failures(s.Bulk.Actions)) > 0 {
+				return nil, fmt.Errorf("%s: state %s: a bulk exit cannot fail", m.Name, s.Name)
 			}
 		}
 		emitStates(f, m, len(all))
@@ -144,6 +156,18 @@ func emitStepper(sp stepper) ([]byte, error) {
 	f.Var().Id(sp.names).Op("=").Index(jen.Op("...")).String().ValuesFunc(func(g *jen.Group) {
 		for _, r := range all {
 			g.Line().Lit(r.m.Name + "." + r.s.Name)
+		}
+		g.Line()
+	})
+
+	// The rule each error state reports, for step to stay dead in one.
+	f.Commentf("%sRules holds the rule each error state reports, indexed by state; 0 for", strings.TrimSuffix(sp.names, "Names"))
+	f.Comment("the states that are not errors.")
+	f.Var().Id(strings.TrimSuffix(sp.names, "Names") + "Rules").Op("=").Index(jen.Lit(len(all))).Id("Rule").ValuesFunc(func(g *jen.Group) {
+		for _, r := range all {
+			if r.s.IsError() {
+				g.Line().Id(stateConst(r.m, r.s)).Op(":").Id("Err" + r.s.Rule)
+			}
 		}
 		g.Line()
 	})
@@ -183,7 +207,11 @@ func emitStepper(sp stepper) ([]byte, error) {
 	f.Commentf("%s lists the actions the machines run; %s implements them.", sp.guard, sp.recv)
 	f.Type().Id(sp.guard).InterfaceFunc(func(g *jen.Group) {
 		for _, a := range sp.actions {
-			st := g.Comment(a.Name + " " + a.Doc + ".").Line().Id(a.Name)
+			doc := a.Name + " " + a.Doc + "."
+			if a.CanFail {
+				doc += " It reports whether the input may go on; on false the machine enters its error state."
+			}
+			st := g.Comment(doc).Line().Id(a.Name)
 			switch {
 			case a.TakesByte:
 				st.Params(jen.Id("c").Byte())
@@ -193,7 +221,7 @@ func emitStepper(sp stepper) ([]byte, error) {
 				st.Params()
 			}
 			if a.CanFail {
-				st.Id("Rule")
+				st.Bool()
 			}
 		}
 	})
@@ -212,9 +240,12 @@ func emitStepper(sp stepper) ([]byte, error) {
 				call = jen.Id("p").Dot(name).Call(jen.Id("n"))
 			}
 			if a.CanFail {
-				body = append(body, jen.If(jen.Id("r").Op(":=").Add(call), jen.Id("r").Op("!=").Lit(0)).Block(
-					jen.Id("p").Dot("state").Op("=").Id("state"),
-					jen.Return(jen.Id("n"), jen.Id("r")),
+				failTo, _ := m.FailState(name)
+				to := m.Lookup(failTo)
+				body = append(body, jen.If(jen.Op("!").Add(call)).Block(
+					jen.Comment(name+" failed → "+to.Name),
+					jen.Id("p").Dot("state").Op("=").Id(stateConst(m, to)),
+					jen.Return(jen.Id("n"), jen.Id("Err"+to.Rule)),
 				))
 			} else {
 				body = append(body, call)
@@ -239,9 +270,14 @@ func emitStepper(sp stepper) ([]byte, error) {
 	f.Comment("step runs the machines over data, one byte at a time. It returns when a")
 	f.Comment("machine enters a bulk or stop state (n counts the bytes consumed), when")
 	f.Comment("data runs out (n == len(data)), or at the first byte that breaks a rule:")
-	f.Comment("then n is that byte's index and rule names the rule.")
+	f.Comment("then n is that byte's index, rule names the rule and the machine is in")
+	f.Comment("the rule's error state. In an error state step consumes nothing and")
+	f.Comment("reports the state's rule again: the machine is dead.")
 	f.Func().Params(jen.Id("p").Op("*").Id(sp.recv)).Id("step").Params(jen.Id("data").Index().Byte()).
 		Params(jen.Id("n").Int(), jen.Id("rule").Id("Rule")).BlockFunc(func(g *jen.Group) {
+		g.If(jen.Id("r").Op(":=").Id(strings.TrimSuffix(sp.names, "Names")+"Rules").Index(jen.Id("p").Dot("state")), jen.Id("r").Op("!=").Lit(0)).Block(
+			jen.Return(jen.Lit(0), jen.Id("r")),
+		)
 		g.Id("state").Op(":=").Id("p").Dot("state")
 		g.For(jen.Empty(), jen.Id("n").Op("<").Len(jen.Id("data")), jen.Id("n").Op("++")).Block(
 			jen.Id("c").Op(":=").Id("data").Index(jen.Id("n")),
@@ -286,7 +322,7 @@ func emitStepper(sp stepper) ([]byte, error) {
 					})
 				}
 				sw.Default().Block(
-					jen.Comment("bulk, stop and error states consume nothing here"),
+					jen.Comment("bulk and stop states consume nothing here"),
 					jen.Id("p").Dot("state").Op("=").Id("state"),
 					jen.Return(jen.Id("n"), jen.Lit(0)),
 				)
@@ -295,6 +331,39 @@ func emitStepper(sp stepper) ([]byte, error) {
 		g.Id("p").Dot("state").Op("=").Id("state")
 		g.Return(jen.Id("n"), jen.Lit(0))
 	})
+
+	// exceed, for machines with limits.
+	type limitRef struct {
+		m           *fsm.Machine
+		first, last *fsm.State
+		to          *fsm.State
+	}
+	var limits []limitRef
+	for _, m := range sp.machines {
+		states := m.States()
+		for _, l := range m.Limits() {
+			limits = append(limits, limitRef{m, states[0], states[len(states)-1], m.Lookup(l.To)})
+		}
+	}
+	if len(limits) > 0 {
+		rules := strings.TrimSuffix(sp.names, "Names") + "Rules"
+		f.Comment("exceed moves the machine to the error state of the limit rule (declared")
+		f.Comment("with fsm.Machine.Limit) and returns rule; a machine already in an error")
+		f.Comment("state stays there and returns that state's rule.")
+		f.Func().Params(jen.Id("p").Op("*").Id(sp.recv)).Id("exceed").Params(jen.Id("rule").Id("Rule")).Id("Rule").BlockFunc(func(g *jen.Group) {
+			g.If(jen.Id("r").Op(":=").Id(rules).Index(jen.Id("p").Dot("state")), jen.Id("r").Op("!=").Lit(0)).Block(jen.Return(jen.Id("r")))
+			g.Switch().BlockFunc(func(sw *jen.Group) {
+				for _, l := range limits {
+					sw.Case(jen.Id("p").Dot("state").Op(">=").Id(stateConst(l.m, l.first)).Op("&&").
+						Id("p").Dot("state").Op("<=").Id(stateConst(l.m, l.last)).Op("&&").
+						Id("rule").Op("==").Id("Err" + l.to.Rule)).Block(
+						jen.Id("p").Dot("state").Op("=").Id(stateConst(l.m, l.to)),
+					)
+				}
+			})
+			g.Return(jen.Id("rule"))
+		})
+	}
 
 	var bulk []ref
 	for _, r := range all {

@@ -51,7 +51,7 @@ var headActions = []action{
 	{Name: "value", TakesPos: true, Doc: "ends a header value (trailing whitespace is trimmed)"},
 	{Name: "emptyValue", TakesPos: true, Doc: "records an empty header value"},
 	{Name: "endLine", TakesPos: true, Doc: "ends a line at its LF: the next one starts after it (Feed bounds each line's length)"},
-	{Name: "field", TakesPos: true, CanFail: true, Doc: "completes a header field; fails with ErrTooManyHeaders"},
+	{Name: "field", TakesPos: true, CanFail: true, Doc: "completes a header field and checks the number of fields against the limit (ErrTooManyHeaders)"},
 }
 
 // RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
@@ -162,6 +162,14 @@ func headMachine(request bool) *fsm.Machine {
 	m.Fail("SpaceBeforeColon", "SpaceBeforeColon", "whitespace stands between a header name and its colon")
 	m.Fail("ObsFold", "ObsFold", "a header line starts with whitespace")
 	m.Fail("LineEnding", "LineEnding", "a CR is not followed by LF, or an LF comes alone")
+	m.Fail("TooManyHeaders", "TooManyHeaders", "the head has more header fields than the limit")
+	m.Fallible("field", "TooManyHeaders")
+	// The byte budgets the reader enforces around the machine, whatever
+	// state it is in (handshake/head.go, Feed).
+	m.Fail("HeadTooLarge", "HeadTooLarge", "the head is larger than the limit")
+	m.Limit("HeadTooLarge", "a byte past MaxHeadSize")
+	m.Fail("LineTooLong", "LineTooLong", "a line is longer than the limit")
+	m.Limit("LineTooLong", "a byte past MaxLineLength in one line")
 	return m
 }
 

@@ -40,17 +40,17 @@ var frameRules = []rule{
 type action struct {
 	Name      string
 	TakesByte bool // called with the byte that triggered the transition
-	CanFail   bool // returns a Rule; non-zero stops the machine
+	CanFail   bool // returns false when the input breaks a rule: the machine then enters the error state its declaration names (fsm.Machine.Fallible)
 	Doc       string
 	TakesPos  bool // called with the index of that byte in the data stepped
 }
 
 var frameActions = []action{
 	{Name: "beginFrame", TakesByte: true, Doc: "records FIN, RSV and opcode from byte 0 and resets the header"},
-	{Name: "checkReservedBits", CanFail: true, Doc: "fails with ErrReservedBits when an RSV bit is set that the configuration does not allow"},
+	{Name: "checkReservedBits", CanFail: true, Doc: "checks that no RSV bit is set that the configuration does not allow (ErrReservedBits)"},
 	{Name: "setLen7", TakesByte: true, Doc: "records a 7-bit payload length (0-125)"},
 	{Name: "lenByte", TakesByte: true, Doc: "shifts one byte of a 16- or 64-bit length in"},
-	{Name: "checkLength", CanFail: true, Doc: "fails with ErrFrameTooBig when the length exceeds the limit, before any payload is read"},
+	{Name: "checkLength", CanFail: true, Doc: "checks the length against the limit, before any payload is read (ErrFrameTooBig)"},
 	{Name: "keyByte", TakesByte: true, Doc: "shifts one byte of the masking key in"},
 	{Name: "headerDone", Doc: "completes the header and arms the payload counter"},
 }
@@ -130,6 +130,12 @@ func frameMachine(server bool) *fsm.Machine {
 	m.Fail("ControlTooLong", "ControlTooLong", "byte 1 of a control frame announces an extended length")
 	m.Fail(wrongMask, wrongMask, "byte 1 has the MASK bit wrong for a frame from the "+peer)
 	m.Fail("LengthTopBit", "LengthTopBit", "the 64-bit length has its most significant bit set")
+	// The rules that depend on the configuration: an action checks them, and
+	// its failure is a transition like any other.
+	m.Fail("ReservedBits", "ReservedBits", "byte 0 of a data frame sets an RSV bit no negotiated extension defines")
+	m.Fallible("checkReservedBits", "ReservedBits")
+	m.Fail("FrameTooBig", "FrameTooBig", "the payload length is over the configured limit")
+	m.Fallible("checkLength", "FrameTooBig")
 	return m
 }
 

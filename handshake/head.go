@@ -86,8 +86,9 @@ func (r *HeadReader) Feed(chunk []byte) (rest []byte, done bool, err error) {
 	r.buf = append(r.buf, chunk[:take]...)
 	pos := start
 	for {
-		// The current line may run up to (not including) lineEnd.
-		lineEnd := r.lineStart + r.lim.MaxLineLength
+		// The current line may run up to (not including) lineEnd (never
+		// before pos: in the LineTooLong state the machine steps nothing).
+		lineEnd := max(r.lineStart+r.lim.MaxLineLength, pos)
 		r.base = pos
 		n, rule := r.step(r.buf[pos:min(len(r.buf), lineEnd)])
 		pos += n
@@ -100,12 +101,12 @@ func (r *HeadReader) Feed(chunk []byte) (rest []byte, done bool, err error) {
 			return chunk[pos-start:], true, nil
 		case pos == len(r.buf):
 			if take < len(chunk) || len(r.buf) >= r.lim.MaxHeadSize {
-				r.err = fail(ErrHeadTooLarge, "more than %d bytes", r.lim.MaxHeadSize)
+				r.err = fail(r.exceed(ErrHeadTooLarge), "more than %d bytes", r.lim.MaxHeadSize)
 			}
 			return nil, false, r.err
 		case r.lineStart+r.lim.MaxLineLength <= pos:
 			// pos is the first byte beyond the limit, and the line goes on.
-			r.err = fail(ErrLineTooLong, "more than %d bytes, at byte %d", r.lim.MaxLineLength, pos)
+			r.err = fail(r.exceed(ErrLineTooLong), "more than %d bytes, at byte %d", r.lim.MaxLineLength, pos)
 			return nil, false, r.err
 		}
 		// A line ended in what was stepped: the next may go further.
@@ -158,12 +159,7 @@ func (r *HeadReader) emptyValue(n int) {
 
 func (r *HeadReader) endLine(n int) { r.lineStart = r.base + n + 1 }
 
-func (r *HeadReader) field(int) Rule {
-	if len(r.fields) > r.lim.MaxHeaders {
-		return ErrTooManyHeaders
-	}
-	return 0
-}
+func (r *HeadReader) field(int) bool { return len(r.fields) <= r.lim.MaxHeaders }
 
 func (r *HeadReader) str(s span) string { return string(r.buf[s.start:s.end]) }
 

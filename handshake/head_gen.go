@@ -56,66 +56,78 @@ const (
 	requestHeadObsFold uint8 = 24
 	// requestHeadLineEnding is an error state: a CR is not followed by LF, or an LF comes alone; it reports ErrLineEnding.
 	requestHeadLineEnding uint8 = 25
+	// requestHeadTooManyHeaders is an error state: the head has more header fields than the limit; it reports ErrTooManyHeaders.
+	requestHeadTooManyHeaders uint8 = 26
+	// requestHeadHeadTooLarge is an error state: the head is larger than the limit; it reports ErrHeadTooLarge.
+	requestHeadHeadTooLarge uint8 = 27
+	// requestHeadLineTooLong is an error state: a line is longer than the limit; it reports ErrLineTooLong.
+	requestHeadLineTooLong uint8 = 28
 )
 
 // States of the ResponseHead machine, which reads the head of an HTTP/1.1 response, up to the empty line (see responsehead.dot).
 const (
 	// responseHeadVersionH is the state before H of "HTTP/".
-	responseHeadVersionH uint8 = 26
+	responseHeadVersionH uint8 = 29
 	// responseHeadVersionT1 is the state before T of "HTTP/".
-	responseHeadVersionT1 uint8 = 27
+	responseHeadVersionT1 uint8 = 30
 	// responseHeadVersionT2 is the state before T of "HTTP/".
-	responseHeadVersionT2 uint8 = 28
+	responseHeadVersionT2 uint8 = 31
 	// responseHeadVersionP is the state before P of "HTTP/".
-	responseHeadVersionP uint8 = 29
+	responseHeadVersionP uint8 = 32
 	// responseHeadVersionSlash is the state before / of "HTTP/".
-	responseHeadVersionSlash uint8 = 30
+	responseHeadVersionSlash uint8 = 33
 	// responseHeadVersionMajor is the state before the major version digit.
-	responseHeadVersionMajor uint8 = 31
+	responseHeadVersionMajor uint8 = 34
 	// responseHeadVersionDot is the state before the dot of the version.
-	responseHeadVersionDot uint8 = 32
+	responseHeadVersionDot uint8 = 35
 	// responseHeadVersionMinor is the state before the minor version digit.
-	responseHeadVersionMinor uint8 = 33
+	responseHeadVersionMinor uint8 = 36
 	// responseHeadStatusSP is the state after the version, before the space.
-	responseHeadStatusSP uint8 = 34
+	responseHeadStatusSP uint8 = 37
 	// responseHeadStatus1 is the state before the first status digit.
-	responseHeadStatus1 uint8 = 35
+	responseHeadStatus1 uint8 = 38
 	// responseHeadStatus2 is the state before the second status digit.
-	responseHeadStatus2 uint8 = 36
+	responseHeadStatus2 uint8 = 39
 	// responseHeadStatus3 is the state before the third status digit.
-	responseHeadStatus3 uint8 = 37
+	responseHeadStatus3 uint8 = 40
 	// responseHeadReasonSP is the state after the status code.
-	responseHeadReasonSP uint8 = 38
+	responseHeadReasonSP uint8 = 41
 	// responseHeadReasonStart is the state before the reason phrase.
-	responseHeadReasonStart uint8 = 39
+	responseHeadReasonStart uint8 = 42
 	// responseHeadReason is the state inside the reason phrase.
-	responseHeadReason uint8 = 40
+	responseHeadReason uint8 = 43
 	// responseHeadLineLF is the state after the CR of the start line.
-	responseHeadLineLF uint8 = 41
+	responseHeadLineLF uint8 = 44
 	// responseHeadFieldStart is the state at the start of a header line, or of the empty line.
-	responseHeadFieldStart uint8 = 42
+	responseHeadFieldStart uint8 = 45
 	// responseHeadFieldName is the state inside a header name.
-	responseHeadFieldName uint8 = 43
+	responseHeadFieldName uint8 = 46
 	// responseHeadValueOWS is the state after the colon, in leading whitespace.
-	responseHeadValueOWS uint8 = 44
+	responseHeadValueOWS uint8 = 47
 	// responseHeadValue is the state inside a header value.
-	responseHeadValue uint8 = 45
+	responseHeadValue uint8 = 48
 	// responseHeadFieldLF is the state after the CR of a header line.
-	responseHeadFieldLF uint8 = 46
+	responseHeadFieldLF uint8 = 49
 	// responseHeadEndLF is the state after the CR of the empty line.
-	responseHeadEndLF uint8 = 47
+	responseHeadEndLF uint8 = 50
 	// responseHeadDone is the state after the head: the rest of the input is WebSocket frames; accepting.
-	responseHeadDone uint8 = 48
+	responseHeadDone uint8 = 51
 	// responseHeadBadStatusLine is an error state: the status line is malformed; it reports ErrStatusLine.
-	responseHeadBadStatusLine uint8 = 49
+	responseHeadBadStatusLine uint8 = 52
 	// responseHeadHeaderSyntax is an error state: a header line is malformed (no colon, a control byte, a bad name); it reports ErrHeaderSyntax.
-	responseHeadHeaderSyntax uint8 = 50
+	responseHeadHeaderSyntax uint8 = 53
 	// responseHeadSpaceBeforeColon is an error state: whitespace stands between a header name and its colon; it reports ErrSpaceBeforeColon.
-	responseHeadSpaceBeforeColon uint8 = 51
+	responseHeadSpaceBeforeColon uint8 = 54
 	// responseHeadObsFold is an error state: a header line starts with whitespace; it reports ErrObsFold.
-	responseHeadObsFold uint8 = 52
+	responseHeadObsFold uint8 = 55
 	// responseHeadLineEnding is an error state: a CR is not followed by LF, or an LF comes alone; it reports ErrLineEnding.
-	responseHeadLineEnding uint8 = 53
+	responseHeadLineEnding uint8 = 56
+	// responseHeadTooManyHeaders is an error state: the head has more header fields than the limit; it reports ErrTooManyHeaders.
+	responseHeadTooManyHeaders uint8 = 57
+	// responseHeadHeadTooLarge is an error state: the head is larger than the limit; it reports ErrHeadTooLarge.
+	responseHeadHeadTooLarge uint8 = 58
+	// responseHeadLineTooLong is an error state: a line is longer than the limit; it reports ErrLineTooLong.
+	responseHeadLineTooLong uint8 = 59
 )
 
 // headStateNames names each state, indexed by its constant.
@@ -146,6 +158,9 @@ var headStateNames = [...]string{
 	"RequestHead.SpaceBeforeColon",
 	"RequestHead.ObsFold",
 	"RequestHead.LineEnding",
+	"RequestHead.TooManyHeaders",
+	"RequestHead.HeadTooLarge",
+	"RequestHead.LineTooLong",
 	"ResponseHead.VersionH",
 	"ResponseHead.VersionT1",
 	"ResponseHead.VersionT2",
@@ -174,6 +189,30 @@ var headStateNames = [...]string{
 	"ResponseHead.SpaceBeforeColon",
 	"ResponseHead.ObsFold",
 	"ResponseHead.LineEnding",
+	"ResponseHead.TooManyHeaders",
+	"ResponseHead.HeadTooLarge",
+	"ResponseHead.LineTooLong",
+}
+
+// headStateRules holds the rule each error state reports, indexed by state; 0 for
+// the states that are not errors.
+var headStateRules = [60]Rule{
+	requestHeadBadRequestLine:    ErrRequestLine,
+	requestHeadHeaderSyntax:      ErrHeaderSyntax,
+	requestHeadSpaceBeforeColon:  ErrSpaceBeforeColon,
+	requestHeadObsFold:           ErrObsFold,
+	requestHeadLineEnding:        ErrLineEnding,
+	requestHeadTooManyHeaders:    ErrTooManyHeaders,
+	requestHeadHeadTooLarge:      ErrHeadTooLarge,
+	requestHeadLineTooLong:       ErrLineTooLong,
+	responseHeadBadStatusLine:    ErrStatusLine,
+	responseHeadHeaderSyntax:     ErrHeaderSyntax,
+	responseHeadSpaceBeforeColon: ErrSpaceBeforeColon,
+	responseHeadObsFold:          ErrObsFold,
+	responseHeadLineEnding:       ErrLineEnding,
+	responseHeadTooManyHeaders:   ErrTooManyHeaders,
+	responseHeadHeadTooLarge:     ErrHeadTooLarge,
+	responseHeadLineTooLong:      ErrLineTooLong,
 }
 
 // requestHeadMethodStartTrans maps each byte to the transition RequestHead.MethodStart takes on it.
@@ -440,8 +479,8 @@ type headActions interface {
 	emptyValue(n int)
 	// endLine ends a line at its LF: the next one starts after it (Feed bounds each line's length).
 	endLine(n int)
-	// field completes a header field; fails with ErrTooManyHeaders.
-	field(n int) Rule
+	// field completes a header field and checks the number of fields against the limit (ErrTooManyHeaders). It reports whether the input may go on; on false the machine enters its error state.
+	field(n int) bool
 }
 
 var _ headActions = (*HeadReader)(nil)
@@ -449,8 +488,13 @@ var _ headActions = (*HeadReader)(nil)
 // step runs the machines over data, one byte at a time. It returns when a
 // machine enters a bulk or stop state (n counts the bytes consumed), when
 // data runs out (n == len(data)), or at the first byte that breaks a rule:
-// then n is that byte's index and rule names the rule.
+// then n is that byte's index, rule names the rule and the machine is in
+// the rule's error state. In an error state step consumes nothing and
+// reports the state's rule again: the machine is dead.
 func (p *HeadReader) step(data []byte) (n int, rule Rule) {
+	if r := headStateRules[p.state]; r != 0 {
+		return 0, r
+	}
 	state := p.state
 	for ; n < len(data); n++ {
 		c := data[n]
@@ -680,9 +724,10 @@ func (p *HeadReader) step(data []byte) (n int, rule Rule) {
 			if c == 0x0A {
 				// 0x0A
 				p.endLine(n)
-				if r := p.field(n); r != 0 {
-					p.state = state
-					return n, r
+				if !p.field(n) {
+					// field failed → TooManyHeaders
+					p.state = requestHeadTooManyHeaders
+					return n, ErrTooManyHeaders
 				}
 				state = requestHeadFieldStart
 			} else {
@@ -952,9 +997,10 @@ func (p *HeadReader) step(data []byte) (n int, rule Rule) {
 			if c == 0x0A {
 				// 0x0A
 				p.endLine(n)
-				if r := p.field(n); r != 0 {
-					p.state = state
-					return n, r
+				if !p.field(n) {
+					// field failed → TooManyHeaders
+					p.state = responseHeadTooManyHeaders
+					return n, ErrTooManyHeaders
 				}
 				state = responseHeadFieldStart
 			} else {
@@ -974,11 +1020,31 @@ func (p *HeadReader) step(data []byte) (n int, rule Rule) {
 				return n, ErrLineEnding
 			}
 		default:
-			// bulk, stop and error states consume nothing here
+			// bulk and stop states consume nothing here
 			p.state = state
 			return n, 0
 		}
 	}
 	p.state = state
 	return n, 0
+}
+
+// exceed moves the machine to the error state of the limit rule (declared
+// with fsm.Machine.Limit) and returns rule; a machine already in an error
+// state stays there and returns that state's rule.
+func (p *HeadReader) exceed(rule Rule) Rule {
+	if r := headStateRules[p.state]; r != 0 {
+		return r
+	}
+	switch {
+	case p.state >= requestHeadMethodStart && p.state <= requestHeadLineTooLong && rule == ErrHeadTooLarge:
+		p.state = requestHeadHeadTooLarge
+	case p.state >= requestHeadMethodStart && p.state <= requestHeadLineTooLong && rule == ErrLineTooLong:
+		p.state = requestHeadLineTooLong
+	case p.state >= responseHeadVersionH && p.state <= responseHeadLineTooLong && rule == ErrHeadTooLarge:
+		p.state = responseHeadHeadTooLarge
+	case p.state >= responseHeadVersionH && p.state <= responseHeadLineTooLong && rule == ErrLineTooLong:
+		p.state = responseHeadLineTooLong
+	}
+	return rule
 }

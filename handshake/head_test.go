@@ -204,3 +204,39 @@ func TestResponseHead(t *testing.T) {
 		}
 	}
 }
+
+// The limits are transitions of the machine like a syntax error: the
+// reader is in the limit's error state afterwards, and that state is dead
+// by construction (with the sticky error cleared, it still consumes
+// nothing).
+func TestLimitsAreDeadErrorStates(t *testing.T) {
+	cases := []struct {
+		reader func(Limits) *HeadReader
+		lim    Limits
+		head   string
+		rule   Rule
+		state  string
+	}{
+		{NewRequestReader, Limits{MaxHeaders: 2}, "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", ErrTooManyHeaders, "RequestHead.TooManyHeaders"},
+		{NewRequestReader, Limits{MaxHeadSize: 20}, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", ErrHeadTooLarge, "RequestHead.HeadTooLarge"},
+		{NewRequestReader, Limits{MaxLineLength: 10}, "GET / HTTP/1.1\r\nHost: h\r\n\r\n", ErrLineTooLong, "RequestHead.LineTooLong"},
+		{NewResponseReader, Limits{MaxHeadSize: 20}, "HTTP/1.1 101 Switching Protocols\r\n\r\n", ErrHeadTooLarge, "ResponseHead.HeadTooLarge"},
+		{NewResponseReader, Limits{MaxLineLength: 10}, "HTTP/1.1 101 Switching Protocols\r\n\r\n", ErrLineTooLong, "ResponseHead.LineTooLong"},
+	}
+	for _, c := range cases {
+		r := c.reader(c.lim)
+		_, _, err := r.Feed([]byte(c.head))
+		if !errors.Is(err, c.rule) {
+			t.Errorf("%s: error %v, want %v", c.state, err, c.rule)
+			continue
+		}
+		if r.State() != c.state {
+			t.Errorf("state after %v: %s, want %s", c.rule, r.State(), c.state)
+		}
+		steps := r.Steps()
+		r.err = nil
+		if _, done, err := r.Feed([]byte("\r\n\r\n")); !errors.Is(err, c.rule) || done || r.Steps() != steps {
+			t.Errorf("%s with the error cleared: done %v, error %v, %d more steps", c.state, done, err, r.Steps()-steps)
+		}
+	}
+}

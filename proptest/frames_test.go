@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"testing"
 
@@ -15,8 +16,14 @@ import (
 
 const defaultLimit = wsframe.DefaultMaxPayload
 
+// TestFrameProperties runs the frame properties and then asserts what
+// their generators reached: every state of both frame machines, the error
+// states included, in a fair share of the parses (see checkCoverage).
 func TestFrameProperties(t *testing.T) {
 	props := newProperties(t)
+	cov := newCoverage()
+	onStates = cov.add
+	defer func() { onStates = nil }()
 
 	props.Property("parse(encode(f)) == f, for both roles", prop.ForAll(
 		func(spec FrameSpec) string {
@@ -58,7 +65,7 @@ func TestFrameProperties(t *testing.T) {
 
 	props.Property("the generated parser agrees with the reference decoder on raw frames with any header fields", prop.ForAll(
 		func(fs []RawFrame, plan []int, server bool, rsv uint8, limit uint64) string {
-			in := RawStream(fs)
+			in := RawStream(fs, server)
 			c := RefConfig{Server: server, AllowedRSV: rsv, MaxPayload: limit}
 			return diff(Parse(c, in, plan), RefDecode(in, c))
 		},
@@ -78,7 +85,7 @@ func TestFrameProperties(t *testing.T) {
 	))
 
 	props.Property("a length above the limit fails with 1009 on its last byte, before any payload, allocating only the error", prop.ForAll(
-		func(limit uint64, excess uint64, clientSends bool, tail []byte) string {
+		func(limit uint64, excess uint64, clientSends bool, tail []byte) string { // limit ≥ 1: 0 configures the default
 			length := limit + 1 + excess%(math.MaxInt64-limit)
 			h := wsframe.Header{Fin: true, Opcode: wsframe.OpBinary, Length: int64(length), Masked: clientSends}
 			in := append(wsframe.AppendHeader(nil, h), tail...)
@@ -87,7 +94,7 @@ func TestFrameProperties(t *testing.T) {
 			if clientSends {
 				lastLenByte -= 4
 			}
-			want := RefResult{Code: 1009, ErrOffset: lastLenByte}
+			want := RefResult{Rule: "FrameTooBig", Code: 1009, ErrOffset: lastLenByte}
 			if d := diff(Parse(c, in, []int{1}), want); d != "" {
 				return d
 			}
@@ -111,41 +118,52 @@ func TestFrameProperties(t *testing.T) {
 			}
 			return ""
 		},
-		gen.UInt64Range(0, 1<<40), gen.UInt64(), gen.Bool(), GenBytes(),
+		gen.UInt64Range(1, 1<<40), gen.UInt64(), gen.Bool(), GenBytes(),
 	))
 
-	props.Property("masking twice is identity; masking in pieces at any offsets equals masking whole", prop.ForAll(
-		func(data []byte, key uint32, offset int, plan []int) string {
-			k := FrameSpec{Key: key}.MaskKey()
-			whole := append([]byte(nil), data...)
-			next := wsframe.Mask(k, offset, whole)
-			if next != (offset+len(data))%4 {
+	props.Property("masking twice is identity; masking in pieces at any offsets equals masking whole, and touches nothing around", prop.ForAll(
+		func(mc MaskCase, plan []int) string {
+			data := FrameSpec{Len: mc.Len, Seed: mc.Seed}.Payload()
+			k := FrameSpec{Key: mc.Key}.MaskKey()
+			// The data sits at an arbitrary alignment between guard bytes,
+			// so that an overrun of the vector or word loops shows.
+			const guard = 64
+			buf := FrameSpec{Len: mc.Align + len(data) + guard, Seed: ^mc.Seed}.Payload()
+			orig := append([]byte(nil), buf...)
+			copy(buf[mc.Align:], data)
+			copy(orig[mc.Align:], data)
+			whole := buf[mc.Align : mc.Align+len(data)]
+			next := wsframe.Mask(k, mc.Offset, whole)
+			if next != (mc.Offset+len(data))%4 {
 				return fmt.Sprintf("next offset %d", next)
 			}
 			for i := range data {
-				if whole[i] != data[i]^k[(offset+i)%4] {
-					return fmt.Sprintf("byte %d not masked by key[%d]", i, (offset+i)%4)
+				if whole[i] != data[i]^k[(mc.Offset+i)%4] {
+					return fmt.Sprintf("byte %d of %d not masked by key[%d]", i, len(data), (mc.Offset+i)%4)
 				}
 			}
+			if !bytes.Equal(buf[:mc.Align], orig[:mc.Align]) || !bytes.Equal(buf[mc.Align+len(data):], orig[mc.Align+len(data):]) {
+				return "masking wrote outside its slice"
+			}
 			pieces := append([]byte(nil), data...)
-			off := offset
+			off := mc.Offset
 			for chunk := range Split(pieces, plan) {
 				off = wsframe.Mask(k, off, chunk)
 			}
 			if !bytes.Equal(pieces, whole) {
 				return "pieces differ from whole"
 			}
-			wsframe.Mask(k, offset, whole)
+			wsframe.Mask(k, mc.Offset, whole)
 			if !bytes.Equal(whole, data) {
 				return "masking twice is not identity"
 			}
 			return ""
 		},
-		gen.SliceOf(gen.UInt8()).Map(func(b []byte) []byte { return bytes.Repeat(b, 7) }), // lengths past the vector loop's 128
-		gen.UInt32(), gen.IntRange(0, 1<<20), GenSplitPlan(),
+		GenMaskCase(), GenSplitPlan(),
 	))
 
 	props.TestingRun(t)
+	cov.check(t)
 }
 
 // genLimit draws frame limits: tiny, around the length-encoding
@@ -158,8 +176,8 @@ func genLimit() gopter.Gen {
 	})
 }
 
-// Edge streams that reach every state, the error states included, fed one
-// byte at a time for both roles.
+// Edge streams that reach every state, the error states included: the
+// fuzz targets start from them. The coverage assertion does not use them.
 var edgeStreams = []string{
 	"81 85 37 fa 21 3d 7f 9f 4d 51 58", // masked Hello
 	"81 05 48 65 6c 6c 6f",             // unmasked Hello
@@ -172,58 +190,7 @@ var edgeStreams = []string{
 	"89 FE", "89 7E", // control too long
 	"81 05", "81 85", // wrong mask for one role or the other
 	"82 FF 80", "82 7F 80", // 64-bit length top bit
-}
-
-// Property 8: the generated streams, mutated, with the edge table, visit
-// every state of both frame machines. (That each machine passes fsm.Check
-// is enforced by the generator itself and by gen's tests.)
-func TestFrameMachineStateCoverage(t *testing.T) {
-	coverage.Lock()
-	coverage.seen = map[string]bool{}
-	coverage.Unlock()
-	props := newProperties(t)
-	props.Property("streams visit states", prop.ForAll(
-		func(specs []FrameSpec, muts []Mutation, raw []RawFrame, clientSends bool) bool {
-			in := encodeAll(Messages(specs), clientSends)
-			for _, m := range muts {
-				in = m.Apply(in)
-			}
-			Parse(RefConfig{Server: clientSends}, in, []int{1})
-			for _, server := range []bool{true, false} {
-				Parse(RefConfig{Server: server}, RawStream(raw), []int{1})
-			}
-			return true
-		},
-		GenFrameSpecs(), GenMutations(), GenRawFrames(), gen.Bool(),
-	))
-	props.TestingRun(t)
-	coverage.Lock()
-	t.Logf("frame machine states visited by generated streams: %d of %d; not visited: %s",
-		len(coverage.seen), wsframe.StateCount, strings.Join(unvisited(), ", "))
-	coverage.Unlock()
-	for _, s := range edgeStreams {
-		for _, server := range []bool{true, false} {
-			Parse(RefConfig{Server: server, MaxPayload: defaultLimit}, unhex(s), []int{1})
-		}
-	}
-	coverage.Lock()
-	defer coverage.Unlock()
-	missing := unvisited()
-	t.Logf("with the edge table: %d of %d states", wsframe.StateCount-len(missing), wsframe.StateCount)
-	if len(missing) > 0 {
-		t.Errorf("states never visited: %s", strings.Join(missing, ", "))
-	}
-}
-
-// unvisited lists the states coverage has not seen; the caller holds the lock.
-func unvisited() []string {
-	var missing []string
-	for i := 0; i < wsframe.StateCount; i++ {
-		if !coverage.seen[wsframe.StateName(i)] {
-			missing = append(missing, wsframe.StateName(i))
-		}
-	}
-	return missing
+	"C1", // RSV1 on a data frame, not negotiated
 }
 
 func unhex(s string) []byte {
@@ -234,4 +201,67 @@ func unhex(s string) []byte {
 		b = append(b, v)
 	}
 	return b
+}
+
+// coverage counts, for each frame-machine state, the parses that saw the
+// parser in it.
+type coverage struct {
+	visits map[string]int
+	parses int
+}
+
+func newCoverage() *coverage { return &coverage{visits: map[string]int{}} }
+
+func (c *coverage) add(states map[string]bool) {
+	c.parses++
+	for s := range states {
+		c.visits[s]++
+	}
+}
+
+// minCoverageShare is the share of parses each state must be seen in. The
+// rarest states (a control frame announcing an extended length, a 64-bit
+// length with its top bit set, each for both roles) are seen in about 0.5 %
+// of the parses (35 to 55 of 8000 at the default 1000 cases, in runs with
+// several seeds); 0.15 % (12) leaves a margin no seed falls under
+// (Poisson(35) < 12: about 1e-6), yet fails when a generator stops aiming at
+// a state and reaches it only by chance (a 64-bit length with its top bit
+// set, left to the fields as drawn: 11 to 16 of 8000).
+const minCoverageShare = 0.0015
+
+// minCoverageParses is the number of parses below which coverage is not
+// judged at all (PROPTEST_N under 500): too few cases reach the rarest
+// states reliably.
+const minCoverageParses = 4000
+
+// check fails the test for each state seen in too few parses.
+func (c *coverage) check(t *testing.T) {
+	t.Helper()
+	type share struct {
+		state string
+		n     int
+	}
+	var all []share
+	for i := 0; i < wsframe.StateCount; i++ {
+		all = append(all, share{wsframe.StateName(i), c.visits[wsframe.StateName(i)]})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].n < all[j].n })
+	var rarest []string
+	for _, s := range all[:5] {
+		rarest = append(rarest, fmt.Sprintf("%s %d (%.2f%%)", s.state, s.n, 100*float64(s.n)/float64(c.parses)))
+	}
+	t.Logf("state coverage over %d parses; rarest: %s", c.parses, strings.Join(rarest, ", "))
+	if t.Failed() {
+		t.Logf("coverage not judged: a property failed and stopped early")
+		return
+	}
+	if c.parses < minCoverageParses {
+		t.Logf("only %d parses: coverage is judged from %d (PROPTEST_N=500)", c.parses, minCoverageParses)
+		return
+	}
+	for _, s := range all {
+		if float64(s.n) < minCoverageShare*float64(c.parses) {
+			t.Errorf("the generated streams reach state %s in %d of %d parses, under %.2f%%", s.state, s.n, c.parses, 100*minCoverageShare)
+		}
+	}
 }

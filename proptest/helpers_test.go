@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +37,10 @@ func newProperties(t *testing.T) *gopter.Properties {
 	}
 	p := gopter.DefaultTestParametersWithSeed(seed)
 	p.MinSuccessfulTests = n
-	p.MaxSize = 24 // lists of frames, split plans, mutations, runes
+	// The default size of lists drawn with gen.SliceOf (split plans,
+	// mutations, handshake fields). Byte strings, frame lists and texts
+	// choose their own sizes (sliceUpTo), far beyond it.
+	p.MaxSize = 24
 	t.Logf("seed %d, %d cases per property", seed, n)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -56,37 +59,39 @@ func parserConfig(c RefConfig) wsframe.Config {
 	return wsframe.Config{Role: role, AllowedRSV: c.AllowedRSV, MaxPayload: int64(c.MaxPayload)}
 }
 
-// coverage records every frame-machine state a parser was seen in.
-var coverage = struct {
-	sync.Mutex
-	seen map[string]bool
-}{seen: map[string]bool{}}
+// onStates, when set, receives the set of frame-machine states each Parse
+// call saw the parser in (the coverage test counts them).
+var onStates func(states map[string]bool)
 
 // Parse drives the generated parser over in, cut by plan, and reports what
 // it found in the reference decoder's terms. Payload pieces are joined per
 // frame; the input is copied first because the parser unmasks in place.
+// After an error the parser must be in the error state named after the
+// rule (the machine is dead there); if not, Rule says where it was left.
 func Parse(c RefConfig, in []byte, plan []int) RefResult {
 	p := wsframe.NewParser(parserConfig(c))
 	var res RefResult
 	var cur RefFrame
-	states := map[string]bool{p.State(): true}
-	defer func() {
-		coverage.Lock()
-		for s := range states {
-			coverage.seen[s] = true
-		}
-		coverage.Unlock()
-	}()
+	var states map[string]bool
+	if onStates != nil {
+		states = map[string]bool{p.State(): true}
+		defer func() { onStates(states) }()
+	}
 	for chunk := range Split(append([]byte(nil), in...), plan) {
 		for {
 			ev, n, err := p.Next(chunk)
-			states[p.State()] = true
+			if states != nil {
+				states[p.State()] = true
+			}
 			if err != nil {
 				var fe *wsframe.Error
 				if !errors.As(err, &fe) {
 					panic(fmt.Sprintf("parser error of type %T", err))
 				}
-				res.Code, res.ErrOffset = int(fe.Code()), fe.Offset
+				res.Rule, res.Code, res.ErrOffset = strings.TrimPrefix(fe.Rule.String(), "Err"), int(fe.Code()), fe.Offset
+				if _, state, _ := strings.Cut(p.State(), "."); state != res.Rule {
+					res.Rule += " (machine left in " + p.State() + ")"
+				}
 				return res
 			}
 			chunk = chunk[n:]
@@ -111,9 +116,9 @@ func Parse(c RefConfig, in []byte, plan []int) RefResult {
 
 // diff describes how two results differ, or returns "" when they agree.
 func diff(got, want RefResult) string {
-	if got.Code != want.Code || got.ErrOffset != want.ErrOffset || got.Incomplete != want.Incomplete {
-		return fmt.Sprintf("end: code %d at %d incomplete %v, want code %d at %d incomplete %v",
-			got.Code, got.ErrOffset, got.Incomplete, want.Code, want.ErrOffset, want.Incomplete)
+	if got.Rule != want.Rule || got.Code != want.Code || got.ErrOffset != want.ErrOffset || got.Incomplete != want.Incomplete {
+		return fmt.Sprintf("end: rule %q (code %d) at %d incomplete %v, want rule %q (code %d) at %d incomplete %v",
+			got.Rule, got.Code, got.ErrOffset, got.Incomplete, want.Rule, want.Code, want.ErrOffset, want.Incomplete)
 	}
 	if len(got.Frames) != len(want.Frames) {
 		return fmt.Sprintf("%d frames, want %d", len(got.Frames), len(want.Frames))
@@ -130,7 +135,7 @@ func diff(got, want RefResult) string {
 	return ""
 }
 
-func hdr(f RefFrame) RefFrame { f.Payload = nil; return f }
+func hdr(f RefFrame) RefFrame { f.Payload, f.PayloadAt, f.End = nil, 0, 0; return f }
 
 // encodeAll encodes frames as the sender of the given role writes them.
 func encodeAll(specs []FrameSpec, clientSends bool) []byte {

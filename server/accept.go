@@ -91,21 +91,23 @@ func rejectBusy(nc net.Conn, o *Options) {
 // caller then reads it, or hands it to Serve. Every field of o applies:
 // keepalive and the idle timeout run from here on, for as long as the
 // connection lives (something must read it for pongs and input to count).
+//
+// An HTTP/2 request is an RFC 8441 extended CONNECT (handshake.CheckConnect,
+// answered with a 200): the connection is then a stream of the HTTP/2
+// connection, which lives only while the handler runs. The handler must
+// not return before the connection has ended: Serve blocks until then, and
+// a handler that reads the connection itself ends with Wait(c). See the
+// package documentation for enabling it (GODEBUG=http2xconnect=1).
 func Upgrade(w http.ResponseWriter, r *http.Request, o *Options) (*wsconn.Conn, error) {
 	if o == nil {
 		o = &Options{}
 	}
+	if r.ProtoMajor == 2 {
+		return upgradeHTTP2(w, r, o)
+	}
 	up, err := handshake.Check(handshake.FromHTTP(r), o.handshakeOptions())
 	if err != nil {
-		var he *handshake.Error
-		status := http.StatusBadRequest
-		if errors.As(err, &he) && he.Status() != 0 {
-			status = he.Status()
-		}
-		if status == http.StatusUpgradeRequired {
-			w.Header().Set("Sec-WebSocket-Version", "13")
-		}
-		http.Error(w, err.Error(), status)
+		refuse(w, err)
 		return nil, err
 	}
 	hj, ok := w.(http.Hijacker)
@@ -148,7 +150,10 @@ func buffered(br *bufio.Reader) []byte {
 
 // Serve runs an upgraded connection with h until it ends: OnOpen, the read
 // loop (OnMessage), OnClose. For Upgrade's callers who want the server's
-// read loop; keepalive already runs from Upgrade.
+// read loop; keepalive already runs from Upgrade. For a connection over
+// HTTP/2 it returns once the stream is finished (Wait), so the handler
+// that calls it may return right after.
 func Serve(c *wsconn.Conn, h Handler) {
 	run(c, h)
+	Wait(c)
 }

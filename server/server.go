@@ -2,6 +2,40 @@
 // the opening handshake itself; Upgrade turns a request inside any net/http
 // handler into a connection. Both validate through wsfsm/handshake and run
 // connections on wsfsm/wsconn, one goroutine each.
+//
+// # WebSockets over HTTP/2
+//
+// Upgrade also answers the HTTP/2 form of the handshake (RFC 8441): an
+// extended CONNECT with :protocol websocket, answered with a 200, after
+// which the WebSocket is one stream of the HTTP/2 connection. Browsers
+// (Chrome 121 and later, Firefox) use it as soon as an HTTP/2 server
+// advertises SETTINGS_ENABLE_CONNECT_PROTOCOL: no TCP and TLS handshake
+// of its own, one connection per page. Go 1.26's net/http advertises it
+// only when the process runs with the environment variable
+//
+//	GODEBUG=http2xconnect=1
+//
+// (default off, golang/go#71128: browsers would then open every WebSocket
+// that way, which libraries that only hijack HTTP/1.1 cannot answer).
+// net/http reads the variable itself, once, at start: it is not a
+// registered setting, so a //go:debug line cannot set it, and it applies
+// to every HTTP/2 server of the process. Without it, browsers keep using
+// HTTP/1.1 for WebSockets and nothing here changes. Once golang/go#53208
+// lands (http.HTTP2Config.EnableConnectProtocol, accepted), a server opts
+// in with that field instead of the variable; Upgrade stays as it is.
+//
+// On HTTP/2 the connection is a stream that lives only while the handler
+// runs: the handler must not return before the connection has ended.
+// Serve blocks until then; a handler that reads the connection itself ends
+// with Wait(c). What differs from a hijacked TCP connection: NetConn
+// returns the stream (Read is the request body, Write the response body,
+// flushed), not a socket; CloseWrite on it ends the response, and net/http
+// then ends the request body too, so there is no half-close; a read
+// deadline that passes ends the connection (an error wrapping ErrHTTP2
+// and os.ErrDeadlineExceeded) instead of letting a later read resume; a
+// stream reset or the loss of the connection reads as 1006, like a TCP
+// drop. The http.Server's ReadTimeout and WriteTimeout stop applying at
+// the upgrade; every Options field applies as over HTTP/1.1.
 package server
 
 import (

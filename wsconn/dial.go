@@ -23,7 +23,14 @@ type DialOptions struct {
 	// HandshakeTimeout bounds dialing and the handshake when ctx has no
 	// deadline (default 30 s).
 	HandshakeTimeout time.Duration
-	Options          // the connection's options
+	// HTTP2, for a wss:// URL, opens the WebSocket as a stream of an
+	// HTTP/2 connection of this transport (RFC 8441), shared with the
+	// other WebSockets dialed through it; HTTP/1.1 when the server does not
+	// offer extended CONNECT. nil (the default): HTTP/1.1. With HTTP2 set,
+	// TLSConfig and Dialer must be nil (the transport has its own) and
+	// Limits do not apply (the HTTP/2 transport bounds response headers).
+	HTTP2   *HTTP2Transport
+	Options // the connection's options
 }
 
 // Dial opens a WebSocket client connection to a ws:// or wss:// URL. The
@@ -48,6 +55,9 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, error) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
+	}
+	if o.HTTP2 != nil {
+		return o.HTTP2.dial(ctx, u, o)
 	}
 	addr := u.Host
 	if u.Port() == "" {

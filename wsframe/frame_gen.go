@@ -52,50 +52,58 @@ const (
 	serverFrameUnmaskedFrame uint8 = 22
 	// serverFrameLengthTopBit is an error state: the 64-bit length has its most significant bit set; it reports ErrLengthTopBit.
 	serverFrameLengthTopBit uint8 = 23
+	// serverFrameReservedBits is an error state: byte 0 of a data frame sets an RSV bit no negotiated extension defines; it reports ErrReservedBits.
+	serverFrameReservedBits uint8 = 24
+	// serverFrameFrameTooBig is an error state: the payload length is over the configured limit; it reports ErrFrameTooBig.
+	serverFrameFrameTooBig uint8 = 25
 )
 
 // States of the ClientFrame machine, which reads the header of each frame a server sends, then its payload in bulk (see frame_client.dot).
 const (
 	// clientFrameReadOpcode is the state at a frame boundary, before byte 0 (FIN, RSV1-3, opcode); accepting.
-	clientFrameReadOpcode uint8 = 24
+	clientFrameReadOpcode uint8 = 26
 	// clientFrameReadDataLen7 is the state after byte 0 of a data frame, before byte 1 (MASK, 7-bit length).
-	clientFrameReadDataLen7 uint8 = 25
+	clientFrameReadDataLen7 uint8 = 27
 	// clientFrameReadControlLen7 is the state after byte 0 of a control frame, before byte 1 (MASK, 7-bit length).
-	clientFrameReadControlLen7 uint8 = 26
+	clientFrameReadControlLen7 uint8 = 28
 	// clientFrameReadLen16Hi is the state after a 7-bit length of 126, before the high byte of the 16-bit length.
-	clientFrameReadLen16Hi uint8 = 27
+	clientFrameReadLen16Hi uint8 = 29
 	// clientFrameReadLen16Lo is the state before the low byte of the 16-bit length.
-	clientFrameReadLen16Lo uint8 = 28
+	clientFrameReadLen16Lo uint8 = 30
 	// clientFrameReadLen64Byte0 is the state after a 7-bit length of 127, before the most significant byte of the 64-bit length.
-	clientFrameReadLen64Byte0 uint8 = 29
+	clientFrameReadLen64Byte0 uint8 = 31
 	// clientFrameReadLen64Byte1 is the state before byte 1 of the 64-bit length.
-	clientFrameReadLen64Byte1 uint8 = 30
+	clientFrameReadLen64Byte1 uint8 = 32
 	// clientFrameReadLen64Byte2 is the state before byte 2 of the 64-bit length.
-	clientFrameReadLen64Byte2 uint8 = 31
+	clientFrameReadLen64Byte2 uint8 = 33
 	// clientFrameReadLen64Byte3 is the state before byte 3 of the 64-bit length.
-	clientFrameReadLen64Byte3 uint8 = 32
+	clientFrameReadLen64Byte3 uint8 = 34
 	// clientFrameReadLen64Byte4 is the state before byte 4 of the 64-bit length.
-	clientFrameReadLen64Byte4 uint8 = 33
+	clientFrameReadLen64Byte4 uint8 = 35
 	// clientFrameReadLen64Byte5 is the state before byte 5 of the 64-bit length.
-	clientFrameReadLen64Byte5 uint8 = 34
+	clientFrameReadLen64Byte5 uint8 = 36
 	// clientFrameReadLen64Byte6 is the state before byte 6 of the 64-bit length.
-	clientFrameReadLen64Byte6 uint8 = 35
+	clientFrameReadLen64Byte6 uint8 = 37
 	// clientFrameReadLen64Byte7 is the state before the least significant byte of the 64-bit length.
-	clientFrameReadLen64Byte7 uint8 = 36
+	clientFrameReadLen64Byte7 uint8 = 38
 	// clientFrameReadPayload is the state after the header: the payload is consumed in bulk, never per byte.
-	clientFrameReadPayload uint8 = 37
+	clientFrameReadPayload uint8 = 39
 	// clientFrameReservedOpcode is an error state: byte 0 names opcode 0x3-0x7 or 0xB-0xF; it reports ErrReservedOpcode.
-	clientFrameReservedOpcode uint8 = 38
+	clientFrameReservedOpcode uint8 = 40
 	// clientFrameFragmentedControl is an error state: byte 0 names a control opcode with FIN clear; it reports ErrFragmentedControl.
-	clientFrameFragmentedControl uint8 = 39
+	clientFrameFragmentedControl uint8 = 41
 	// clientFrameControlReservedBits is an error state: byte 0 names a control opcode with an RSV bit set; it reports ErrControlReservedBits.
-	clientFrameControlReservedBits uint8 = 40
+	clientFrameControlReservedBits uint8 = 42
 	// clientFrameControlTooLong is an error state: byte 1 of a control frame announces an extended length; it reports ErrControlTooLong.
-	clientFrameControlTooLong uint8 = 41
+	clientFrameControlTooLong uint8 = 43
 	// clientFrameMaskedFrame is an error state: byte 1 has the MASK bit wrong for a frame from the server; it reports ErrMaskedFrame.
-	clientFrameMaskedFrame uint8 = 42
+	clientFrameMaskedFrame uint8 = 44
 	// clientFrameLengthTopBit is an error state: the 64-bit length has its most significant bit set; it reports ErrLengthTopBit.
-	clientFrameLengthTopBit uint8 = 43
+	clientFrameLengthTopBit uint8 = 45
+	// clientFrameReservedBits is an error state: byte 0 of a data frame sets an RSV bit no negotiated extension defines; it reports ErrReservedBits.
+	clientFrameReservedBits uint8 = 46
+	// clientFrameFrameTooBig is an error state: the payload length is over the configured limit; it reports ErrFrameTooBig.
+	clientFrameFrameTooBig uint8 = 47
 )
 
 // frameStateNames names each state, indexed by its constant.
@@ -124,6 +132,8 @@ var frameStateNames = [...]string{
 	"ServerFrame.ControlTooLong",
 	"ServerFrame.UnmaskedFrame",
 	"ServerFrame.LengthTopBit",
+	"ServerFrame.ReservedBits",
+	"ServerFrame.FrameTooBig",
 	"ClientFrame.ReadOpcode",
 	"ClientFrame.ReadDataLen7",
 	"ClientFrame.ReadControlLen7",
@@ -144,6 +154,29 @@ var frameStateNames = [...]string{
 	"ClientFrame.ControlTooLong",
 	"ClientFrame.MaskedFrame",
 	"ClientFrame.LengthTopBit",
+	"ClientFrame.ReservedBits",
+	"ClientFrame.FrameTooBig",
+}
+
+// frameStateRules holds the rule each error state reports, indexed by state; 0 for
+// the states that are not errors.
+var frameStateRules = [48]Rule{
+	serverFrameReservedOpcode:      ErrReservedOpcode,
+	serverFrameFragmentedControl:   ErrFragmentedControl,
+	serverFrameControlReservedBits: ErrControlReservedBits,
+	serverFrameControlTooLong:      ErrControlTooLong,
+	serverFrameUnmaskedFrame:       ErrUnmaskedFrame,
+	serverFrameLengthTopBit:        ErrLengthTopBit,
+	serverFrameReservedBits:        ErrReservedBits,
+	serverFrameFrameTooBig:         ErrFrameTooBig,
+	clientFrameReservedOpcode:      ErrReservedOpcode,
+	clientFrameFragmentedControl:   ErrFragmentedControl,
+	clientFrameControlReservedBits: ErrControlReservedBits,
+	clientFrameControlTooLong:      ErrControlTooLong,
+	clientFrameMaskedFrame:         ErrMaskedFrame,
+	clientFrameLengthTopBit:        ErrLengthTopBit,
+	clientFrameReservedBits:        ErrReservedBits,
+	clientFrameFrameTooBig:         ErrFrameTooBig,
 }
 
 // serverFrameReadOpcodeTrans maps each byte to the transition ServerFrame.ReadOpcode takes on it.
@@ -190,14 +223,14 @@ var clientFrameReadOpcodeTrans = [256]uint8{
 type frameActions interface {
 	// beginFrame records FIN, RSV and opcode from byte 0 and resets the header.
 	beginFrame(c byte)
-	// checkReservedBits fails with ErrReservedBits when an RSV bit is set that the configuration does not allow.
-	checkReservedBits() Rule
+	// checkReservedBits checks that no RSV bit is set that the configuration does not allow (ErrReservedBits). It reports whether the input may go on; on false the machine enters its error state.
+	checkReservedBits() bool
 	// setLen7 records a 7-bit payload length (0-125).
 	setLen7(c byte)
 	// lenByte shifts one byte of a 16- or 64-bit length in.
 	lenByte(c byte)
-	// checkLength fails with ErrFrameTooBig when the length exceeds the limit, before any payload is read.
-	checkLength() Rule
+	// checkLength checks the length against the limit, before any payload is read (ErrFrameTooBig). It reports whether the input may go on; on false the machine enters its error state.
+	checkLength() bool
 	// keyByte shifts one byte of the masking key in.
 	keyByte(c byte)
 	// headerDone completes the header and arms the payload counter.
@@ -209,8 +242,13 @@ var _ frameActions = (*Parser)(nil)
 // step runs the machines over data, one byte at a time. It returns when a
 // machine enters a bulk or stop state (n counts the bytes consumed), when
 // data runs out (n == len(data)), or at the first byte that breaks a rule:
-// then n is that byte's index and rule names the rule.
+// then n is that byte's index, rule names the rule and the machine is in
+// the rule's error state. In an error state step consumes nothing and
+// reports the state's rule again: the machine is dead.
 func (p *Parser) step(data []byte) (n int, rule Rule) {
+	if r := frameStateRules[p.state]; r != 0 {
+		return 0, r
+	}
 	state := p.state
 	for ; n < len(data); n++ {
 		c := data[n]
@@ -220,9 +258,10 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 			case 0:
 				// opcode 0x0-0x2 (continuation, text, binary), any FIN and RSV → ReadDataLen7
 				p.beginFrame(c)
-				if r := p.checkReservedBits(); r != 0 {
-					p.state = state
-					return n, r
+				if !p.checkReservedBits() {
+					// checkReservedBits failed → ReservedBits
+					p.state = serverFrameReservedBits
+					return n, ErrReservedBits
 				}
 				state = serverFrameReadDataLen7
 			case 1:
@@ -246,9 +285,10 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 			if c >= 0x80 && c <= 0xFD {
 				// 0x80-0xFD
 				p.setLen7(c)
-				if r := p.checkLength(); r != 0 {
-					p.state = state
-					return n, r
+				if !p.checkLength() {
+					// checkLength failed → FrameTooBig
+					p.state = serverFrameFrameTooBig
+					return n, ErrFrameTooBig
 				}
 				state = serverFrameReadMaskKey0
 			} else if c == 0xFE {
@@ -266,9 +306,10 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 			if c >= 0x80 && c <= 0xFD {
 				// 0x80-0xFD
 				p.setLen7(c)
-				if r := p.checkLength(); r != 0 {
-					p.state = state
-					return n, r
+				if !p.checkLength() {
+					// checkLength failed → FrameTooBig
+					p.state = serverFrameFrameTooBig
+					return n, ErrFrameTooBig
 				}
 				state = serverFrameReadMaskKey0
 			} else if c >= 0xFE {
@@ -285,9 +326,10 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 			state = serverFrameReadLen16Lo
 		case serverFrameReadLen16Lo:
 			p.lenByte(c)
-			if r := p.checkLength(); r != 0 {
-				p.state = state
-				return n, r
+			if !p.checkLength() {
+				// checkLength failed → FrameTooBig
+				p.state = serverFrameFrameTooBig
+				return n, ErrFrameTooBig
 			}
 			state = serverFrameReadMaskKey0
 		case serverFrameReadLen64Byte0:
@@ -320,9 +362,10 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 			state = serverFrameReadLen64Byte7
 		case serverFrameReadLen64Byte7:
 			p.lenByte(c)
-			if r := p.checkLength(); r != 0 {
-				p.state = state
-				return n, r
+			if !p.checkLength() {
+				// checkLength failed → FrameTooBig
+				p.state = serverFrameFrameTooBig
+				return n, ErrFrameTooBig
 			}
 			state = serverFrameReadMaskKey0
 		case serverFrameReadMaskKey0:
@@ -344,9 +387,10 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 			case 0:
 				// opcode 0x0-0x2 (continuation, text, binary), any FIN and RSV → ReadDataLen7
 				p.beginFrame(c)
-				if r := p.checkReservedBits(); r != 0 {
-					p.state = state
-					return n, r
+				if !p.checkReservedBits() {
+					// checkReservedBits failed → ReservedBits
+					p.state = clientFrameReservedBits
+					return n, ErrReservedBits
 				}
 				state = clientFrameReadDataLen7
 			case 1:
@@ -370,9 +414,10 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 			if c <= 0x7D {
 				// 0x00-0x7D
 				p.setLen7(c)
-				if r := p.checkLength(); r != 0 {
-					p.state = state
-					return n, r
+				if !p.checkLength() {
+					// checkLength failed → FrameTooBig
+					p.state = clientFrameFrameTooBig
+					return n, ErrFrameTooBig
 				}
 				p.headerDone()
 				p.state = clientFrameReadPayload
@@ -392,9 +437,10 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 			if c <= 0x7D {
 				// 0x00-0x7D
 				p.setLen7(c)
-				if r := p.checkLength(); r != 0 {
-					p.state = state
-					return n, r
+				if !p.checkLength() {
+					// checkLength failed → FrameTooBig
+					p.state = clientFrameFrameTooBig
+					return n, ErrFrameTooBig
 				}
 				p.headerDone()
 				p.state = clientFrameReadPayload
@@ -413,9 +459,10 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 			state = clientFrameReadLen16Lo
 		case clientFrameReadLen16Lo:
 			p.lenByte(c)
-			if r := p.checkLength(); r != 0 {
-				p.state = state
-				return n, r
+			if !p.checkLength() {
+				// checkLength failed → FrameTooBig
+				p.state = clientFrameFrameTooBig
+				return n, ErrFrameTooBig
 			}
 			p.headerDone()
 			p.state = clientFrameReadPayload
@@ -450,15 +497,16 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 			state = clientFrameReadLen64Byte7
 		case clientFrameReadLen64Byte7:
 			p.lenByte(c)
-			if r := p.checkLength(); r != 0 {
-				p.state = state
-				return n, r
+			if !p.checkLength() {
+				// checkLength failed → FrameTooBig
+				p.state = clientFrameFrameTooBig
+				return n, ErrFrameTooBig
 			}
 			p.headerDone()
 			p.state = clientFrameReadPayload
 			return n + 1, 0
 		default:
-			// bulk, stop and error states consume nothing here
+			// bulk and stop states consume nothing here
 			p.state = state
 			return n, 0
 		}

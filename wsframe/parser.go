@@ -235,12 +235,7 @@ func (p *Parser) beginFrame(c byte) {
 
 // RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension is negotiated that
 // defines meanings for non-zero values.
-func (p *Parser) checkReservedBits() Rule {
-	if p.hdr.Rsv&^p.allowedRSV != 0 {
-		return ErrReservedBits
-	}
-	return 0
-}
+func (p *Parser) checkReservedBits() bool { return p.hdr.Rsv&^p.allowedRSV == 0 }
 
 func (p *Parser) setLen7(c byte) { p.length = uint64(c & 0x7F) }
 
@@ -249,12 +244,7 @@ func (p *Parser) setLen7(c byte) { p.length = uint64(c & 0x7F) }
 // check below compares two uint64 without any arithmetic that could wrap.
 func (p *Parser) lenByte(c byte) { p.length = p.length<<8 | uint64(c) }
 
-func (p *Parser) checkLength() Rule {
-	if p.length > p.maxPayload {
-		return ErrFrameTooBig
-	}
-	return 0
-}
+func (p *Parser) checkLength() bool { return p.length <= p.maxPayload }
 
 func (p *Parser) keyByte(c byte) { p.key = p.key>>8 | uint32(c)<<24 }
 

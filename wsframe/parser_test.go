@@ -308,3 +308,67 @@ func TestParseAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// Every rule the frame grammar enforces, those an action checks against
+// the configuration included, leaves the machine in the error state named
+// after the rule, and that state is dead by construction: with the sticky
+// error cleared, the machine still consumes nothing and reports the same
+// rule at the same offset.
+func TestEveryFailureIsADeadErrorState(t *testing.T) {
+	limited := Config{Role: RoleServer, MaxPayload: 10}
+	cases := []struct {
+		cfg  Config
+		in   string
+		rule Rule
+	}{
+		{server, "83", ErrReservedOpcode},
+		{server, "09", ErrFragmentedControl},
+		{server, "C9", ErrControlReservedBits},
+		{server, "89 FE", ErrControlTooLong},
+		{server, "81 05", ErrUnmaskedFrame},
+		{client, "81 85", ErrMaskedFrame},
+		{server, "82 FF 80", ErrLengthTopBit},
+		{server, "C2", ErrReservedBits},
+		{Config{Role: RoleClient, AllowedRSV: RSV1}, "A2", ErrReservedBits},
+		{limited, "82 8B", ErrFrameTooBig},
+		{limited, "82 FE 00 0B", ErrFrameTooBig},
+		{limited, "82 FF 00 00 00 00 00 00 00 0B", ErrFrameTooBig},
+		{Config{Role: RoleClient, MaxPayload: 3}, "89 04", ErrFrameTooBig},
+	}
+	for _, c := range cases {
+		for _, chunk := range []int{1, 0} {
+			p := NewParser(c.cfg)
+			in := unhex(c.in + " 81 85 00 00 00 00")
+			var err error
+			for i := 0; i < len(in) && err == nil; {
+				end := len(in)
+				if chunk > 0 {
+					end = min(i+chunk, len(in))
+				}
+				var n int
+				_, n, err = p.Next(in[i:end])
+				i += n
+			}
+			var fe *Error
+			if !errors.As(err, &fe) || fe.Rule != c.rule {
+				t.Errorf("%s: error %v, want %v", c.in, err, c.rule)
+				continue
+			}
+			machine := "ServerFrame."
+			if c.cfg.Role == RoleClient {
+				machine = "ClientFrame."
+			}
+			if want := machine + strings.TrimPrefix(c.rule.String(), "Err"); p.State() != want {
+				t.Errorf("%s: state after %v is %s, want %s", c.in, c.rule, p.State(), want)
+			}
+			if p.AtFrameBoundary() || p.Remaining() != 0 {
+				t.Errorf("%s: a failed parser is at a frame boundary or expects payload", c.in)
+			}
+			p.err = nil // only the machine is left to stop it
+			ev, n, err := p.Next(unhex("81 85 00 00 00 00"))
+			if !errors.As(err, &fe) || fe.Rule != c.rule || fe.Offset != p.offset || n != 0 || ev.Kind != EventNone {
+				t.Errorf("%s: after %v with the error cleared: event %v, %d bytes, error %v", c.in, c.rule, ev.Kind, n, err)
+			}
+		}
+	}
+}
