@@ -119,24 +119,31 @@ type DeflateConfig struct {
 	// each message, so that the server keeps no inflate window between
 	// messages.
 	ClientNoContextTakeover bool
-	// ServerMaxWindowBits is the LZ77 window the server's compressor uses
-	// (0 means 15, compress/flate's). Offers that want a smaller window are
-	// declined: the compressor could not honour them.
+	// ServerMaxWindowBits is the largest LZ77 window the server's
+	// compressor uses, 8 to 15 (0 means 15). The compressor
+	// (klauspost/compress) honours every window of RFC 7692 §7.1.2, so an
+	// offer that asks for a smaller one gets it.
 	ServerMaxWindowBits int
-	// ClientMaxWindowBits asks the client for a smaller window when its
-	// offer allows it (0 means no request).
+	// ClientMaxWindowBits asks the client for a window of at most this
+	// size when its offer allows it (0 means no request). The server then
+	// keeps only that much inflate window per connection.
 	ClientMaxWindowBits int
 }
 
 // Negotiate picks the first acceptable permessage-deflate offer (clients list
 // them in order of preference, RFC 7692 §5) and returns the response
-// parameters. Offers with bad parameters are declined, not fatal (RFC 7692
-// §5: the server declines what it cannot accept). ok is false when none is
-// acceptable: then the connection runs without compression.
+// parameters. Offers with an unknown or repeated parameter or a bad value
+// are declined, not fatal (RFC 7692 §5: the server declines what it cannot
+// accept), and the next offer is considered. ok is false when none is
+// acceptable: then the connection runs without compression. The response
+// carries only what RFC 7692 §7.1 lets a server answer to that offer.
 func (c DeflateConfig) Negotiate(offers []Extension) (resp DeflateParams, ok bool) {
 	ours := c.ServerMaxWindowBits
 	if ours == 0 {
 		ours = MaxWindowBits
+	}
+	if ours < MinWindowBits || ours > MaxWindowBits {
+		return DeflateParams{}, false // a misconfigured server compresses nothing
 	}
 	for _, e := range offers {
 		if e.Name != DeflateName {
@@ -146,29 +153,53 @@ func (c DeflateConfig) Negotiate(offers []Extension) (resp DeflateParams, ok boo
 		if err != nil {
 			continue
 		}
-		if offer.ServerMaxWindowBits != 0 && offer.ServerMaxWindowBits < ours {
-			continue
-		}
 		resp = DeflateParams{
-			// §7.1.1.1: accepting server_no_context_takeover means echoing it.
+			// §7.1.1.1: accepting server_no_context_takeover means echoing
+			// it; the server may also add it unasked. §7.1.1.2: the server
+			// may add client_no_context_takeover whether offered or not.
 			ServerNoContextTakeover: offer.ServerNoContextTakeover || c.ServerNoContextTakeover,
 			ClientNoContextTakeover: offer.ClientNoContextTakeover || c.ClientNoContextTakeover,
 		}
 		// §7.1.2.1: an offered server_max_window_bits is answered with the
-		// same or a smaller value; we answer with the window we use.
-		if offer.ServerMaxWindowBits != 0 || ours < MaxWindowBits {
-			resp.ServerMaxWindowBits = ours
+		// same or a smaller value; without one the server may still state
+		// a smaller window. We answer with the window we compress with.
+		window := ours
+		if offer.ServerMaxWindowBits != 0 {
+			window = min(ours, offer.ServerMaxWindowBits)
 		}
-		// §7.1.2.2: client_max_window_bits only if the client offered it.
-		if offer.ClientMaxWindowBits != 0 && c.ClientMaxWindowBits != 0 {
+		if offer.ServerMaxWindowBits != 0 || window < MaxWindowBits {
+			resp.ServerMaxWindowBits = window
+		}
+		// §7.1.2.2: client_max_window_bits only if the client offered it,
+		// never above an offered value. An offered value binds the client
+		// even if unanswered; we echo it so the response states the
+		// window the server must keep.
+		switch {
+		case offer.ClientMaxWindowBits == 0:
+		case offer.ClientMaxWindowBits == WindowBitsAny:
 			resp.ClientMaxWindowBits = c.ClientMaxWindowBits
-			if offer.ClientMaxWindowBits != WindowBitsAny {
-				resp.ClientMaxWindowBits = min(c.ClientMaxWindowBits, offer.ClientMaxWindowBits)
-			}
+		case c.ClientMaxWindowBits != 0:
+			resp.ClientMaxWindowBits = min(c.ClientMaxWindowBits, offer.ClientMaxWindowBits)
+		default:
+			resp.ClientMaxWindowBits = offer.ClientMaxWindowBits
 		}
 		return resp, true
 	}
 	return DeflateParams{}, false
+}
+
+// ServerWindow and ClientWindow are the agreed window sizes in bits of the
+// server's and the client's compressor (15 when the parameter is absent).
+func (p DeflateParams) ServerWindow() int { return windowOr15(p.ServerMaxWindowBits) }
+
+// ClientWindow: see ServerWindow.
+func (p DeflateParams) ClientWindow() int { return windowOr15(p.ClientMaxWindowBits) }
+
+func windowOr15(bits int) int {
+	if bits < MinWindowBits || bits > MaxWindowBits {
+		return MaxWindowBits
+	}
+	return bits
 }
 
 // CheckResponse validates a server's permessage-deflate response against

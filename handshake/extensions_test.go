@@ -57,11 +57,16 @@ func TestDeflateNegotiation(t *testing.T) {
 		{"permessage-deflate", DeflateConfig{ServerNoContextTakeover: true, ClientNoContextTakeover: true}, true,
 			"permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
 		{"permessage-deflate; server_max_window_bits=15", DeflateConfig{}, true, "permessage-deflate; server_max_window_bits=15"},
-		// Our compressor uses 15 bits: a smaller server window is declined,
-		// and the next offer taken.
-		{"permessage-deflate; server_max_window_bits=10, permessage-deflate", DeflateConfig{}, true, "permessage-deflate"},
-		{"permessage-deflate; server_max_window_bits=10", DeflateConfig{}, false, ""},
+		// The compressor honours any window: a smaller server window is
+		// accepted as offered, or smaller if the server wants.
+		{"permessage-deflate; server_max_window_bits=10, permessage-deflate", DeflateConfig{}, true, "permessage-deflate; server_max_window_bits=10"},
+		{"permessage-deflate; server_max_window_bits=8", DeflateConfig{}, true, "permessage-deflate; server_max_window_bits=8"},
 		{"permessage-deflate; server_max_window_bits=10", DeflateConfig{ServerMaxWindowBits: 9}, true, "permessage-deflate; server_max_window_bits=9"},
+		{"permessage-deflate; server_max_window_bits=9", DeflateConfig{ServerMaxWindowBits: 12}, true, "permessage-deflate; server_max_window_bits=9"},
+		{"permessage-deflate", DeflateConfig{ServerMaxWindowBits: 12}, true, "permessage-deflate; server_max_window_bits=12"},
+		{"permessage-deflate", DeflateConfig{ServerMaxWindowBits: 16}, false, ""},
+		// An offered client window binds the client; the response states it.
+		{"permessage-deflate; client_max_window_bits=9", DeflateConfig{}, true, "permessage-deflate; client_max_window_bits=9"},
 		// Invalid offers are declined.
 		{"permessage-deflate; server_max_window_bits", DeflateConfig{}, false, ""},
 		{"permessage-deflate; server_max_window_bits=7", DeflateConfig{}, false, ""},

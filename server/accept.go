@@ -76,7 +76,7 @@ func answer(nc net.Conn, req *handshake.Request, rest []byte, o *Options) *wscon
 		return nil
 	}
 	nc.SetDeadline(time.Time{})
-	return wsconn.NewConn(nc, wsframe.RoleServer, up.Protocol, rest, o.Conn)
+	return wsconn.NewConn(nc, wsframe.RoleServer, up.Protocol, rest, o.connOptions(up))
 }
 
 func rejectBusy(nc net.Conn, o *Options) {
@@ -133,7 +133,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, o *Options) (*wsconn.Conn, 
 		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
-	c := wsconn.NewConn(nc, wsframe.RoleServer, up.Protocol, buffered(brw.Reader), o.Conn)
+	c := wsconn.NewConn(nc, wsframe.RoleServer, up.Protocol, buffered(brw.Reader), o.connOptions(up))
 	keepalive(c, o)
 	return c, nil
 }

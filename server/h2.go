@@ -63,7 +63,7 @@ func upgradeHTTP2(w http.ResponseWriter, r *http.Request, o *Options) (*wsconn.C
 		return nil, s.failOpen(err)
 	}
 	s.SetWriteDeadline(time.Time{})
-	c := wsconn.NewConn(s, wsframe.RoleServer, up.Protocol, nil, o.Conn)
+	c := wsconn.NewConn(s, wsframe.RoleServer, up.Protocol, nil, o.connOptions(up))
 	keepalive(c, o)
 	return c, nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wsfsm/wsfsm/handshake"
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
@@ -33,6 +34,14 @@ type Options struct {
 	// the connection: the connection is closed and every later write
 	// returns the error.
 	WriteTimeout time.Duration
+	// Deflate is the permessage-deflate agreement (RFC 7692) of the
+	// handshake, nil without the extension. server.Options.Deflate and
+	// DialOptions.Deflate negotiate it and set it; set it by hand only
+	// with a handshake of your own.
+	Deflate *handshake.DeflateParams
+	// CompressThreshold: WriteMessage sends shorter messages uncompressed.
+	// See Config.CompressThreshold.
+	CompressThreshold int
 }
 
 // Default options.
@@ -104,8 +113,9 @@ type Conn struct {
 	wlock         chan struct{}
 	msgLock       chan struct{} // held by a data message being written (fragments)
 	wbuf          []byte
-	bufArr        [2][]byte   // header and payload of a frame sent with one writev
-	bufs          net.Buffers // over bufArr
+	iov           [][]byte    // the pieces of one writev (kept between writes)
+	frames        [][]byte    // prepared frames to write (kept between writes)
+	bufs          net.Buffers // over iov, consumed by WriteTo
 	writeErr      error       // sticky: set under wlock when a write failed
 	userWriteDL   atomic.Int64
 	closed        atomic.Bool
@@ -126,7 +136,8 @@ func NewConn(nc net.Conn, role wsframe.Role, protocol string, buffered []byte, o
 	}
 	c := &Conn{
 		nc: nc, opts: o, protocol: protocol,
-		s:       NewSession(Config{Role: role, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments}),
+		s: NewSession(Config{Role: role, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments,
+			Deflate: o.Deflate, CompressThreshold: o.CompressThreshold}),
 		wlock:   make(chan struct{}, 1),
 		msgLock: make(chan struct{}, 1),
 		pongs:   make(chan []byte, 1),
@@ -155,11 +166,17 @@ func (c *Conn) NetConn() net.Conn { return c.nc }
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
 
 // SetWriteDeadline sets a deadline for the frames written from now on; the
-// write timeout still bounds each frame when it comes sooner.
+// write timeout still bounds each frame when it comes sooner. A deadline
+// sooner than the write timeout also shortens a write in progress (a
+// broadcast evicting a subscriber that stopped reading, say); the write
+// that misses it breaks the connection.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	var n int64
 	if !t.IsZero() {
 		n = t.UnixNano()
+		if c.opts.WriteTimeout < 0 || t.Before(time.Now().Add(c.opts.WriteTimeout)) {
+			c.nc.SetWriteDeadline(t)
+		}
 	}
 	c.userWriteDL.Store(n)
 	return nil
@@ -283,6 +300,9 @@ func (c *Conn) readFailed(err error) error {
 		err = &CloseError{Code: wsframe.CloseAbnormal}
 	}
 	c.readErr = err
+	c.mu.Lock()
+	c.s.Release() // a compressed message cut short holds an inflater
+	c.mu.Unlock()
 	c.finishReading()
 	c.closeNow()
 	return err
@@ -672,12 +692,12 @@ func (c *Conn) writeLocked(deadline time.Time, bufs ...[]byte) error {
 		_, err = c.nc.Write(bufs[0])
 	} else {
 		// WriteTo consumes the net.Buffers it is called on: point it at the
-		// connection's array again for every frame (nothing allocated per
-		// frame), and drop the references afterwards.
-		copy(c.bufArr[:], bufs)
-		c.bufs = c.bufArr[:len(bufs)]
+		// connection's slice again for every write (nothing allocated per
+		// frame once it has grown), and drop the references afterwards.
+		c.iov = append(c.iov[:0], bufs...)
+		c.bufs = c.iov
 		_, err = c.bufs.WriteTo(c.nc)
-		c.bufArr = [2][]byte{}
+		clear(c.iov)
 	}
 	if err != nil {
 		c.writeErr = fmt.Errorf("wsconn: write: %w", err)
@@ -699,9 +719,35 @@ const maskChunk = 64 << 10
 // the session queued. A server writes the payload from the caller's buffer
 // (with the header, in one writev); a client must mask, so it writes a
 // masked copy, maskChunk bytes at a time.
-func (c *Conn) writeFrame(deadline time.Time, op wsframe.Opcode, fin bool, p []byte) error {
+func (c *Conn) writeFrame(deadline time.Time, op wsframe.Opcode, fin bool, p []byte, compress bool) error {
 	if c.writeErr != nil {
 		return c.writeErr
+	}
+	if compress && fin && (op == wsframe.OpText || op == wsframe.OpBinary) && c.s.Compressing() {
+		// Compressed under the write lock only: reading goes on meanwhile.
+		z, ok, err := c.s.Compress(p)
+		if err != nil {
+			return err
+		}
+		if ok {
+			c.mu.Lock()
+			c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
+			c.s.ClearPending()
+			queued := len(c.wbuf)
+			c.wbuf, err = c.s.AppendCompressed(c.wbuf, op, z)
+			c.mu.Unlock()
+			if err != nil {
+				if queued > 0 {
+					c.writeLocked(deadline, c.wbuf[:queued])
+				}
+				return err
+			}
+			err = c.writeLocked(deadline, c.wbuf)
+			if cap(c.wbuf) > maxKeptWriteBuffer {
+				c.wbuf = nil
+			}
+			return err
+		}
 	}
 	c.mu.Lock()
 	c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
@@ -766,7 +812,7 @@ const maxKeptWriteBuffer = maskChunk + 16<<10
 // writeMessageFrame takes the write lock (or gives up with ctx; nil: wait)
 // and sends a frame. ctx's deadline bounds the write; its cancellation
 // interrupts it, which breaks the connection (part of a frame went out).
-func (c *Conn) writeMessageFrame(ctx context.Context, op wsframe.Opcode, fin bool, p []byte) error {
+func (c *Conn) writeMessageFrame(ctx context.Context, op wsframe.Opcode, fin bool, p []byte, compress bool) error {
 	if err := c.lockWrite(ctx); err != nil {
 		return err
 	}
@@ -787,15 +833,30 @@ func (c *Conn) writeMessageFrame(ctx context.Context, op wsframe.Opcode, fin boo
 			}
 		}()
 	}
-	return c.writeFrame(deadline, op, fin, p)
+	return c.writeFrame(deadline, op, fin, p, compress)
 }
 
-// WriteMessage sends a whole message (OpText or OpBinary) in one frame.
+// WriteMessage sends a whole message (OpText or OpBinary) in one frame,
+// compressed when permessage-deflate is on and the message is at least
+// Options.CompressThreshold long.
 func (c *Conn) WriteMessage(op wsframe.Opcode, p []byte) error {
 	c.msgLock <- struct{}{}
 	defer func() { <-c.msgLock }()
-	return c.writeMessageFrame(nil, op, true, p)
+	return c.writeMessageFrame(nil, op, true, p, true)
 }
+
+// WriteUncompressed is WriteMessage that never compresses: for payloads
+// already compressed (images, archives), where deflate would cost time and
+// save nothing.
+func (c *Conn) WriteUncompressed(op wsframe.Opcode, p []byte) error {
+	c.msgLock <- struct{}{}
+	defer func() { <-c.msgLock }()
+	return c.writeMessageFrame(nil, op, true, p, false)
+}
+
+// Compressing reports whether permessage-deflate was negotiated, so that
+// WriteMessage compresses.
+func (c *Conn) Compressing() bool { return c.s.Compressing() }
 
 // WriteMessageContext is WriteMessage that gives up when ctx is done: while
 // waiting for another writer, at no cost; while writing, by breaking and
@@ -810,11 +871,12 @@ func (c *Conn) WriteMessageContext(ctx context.Context, op wsframe.Opcode, p []b
 		return ctx.Err()
 	}
 	defer func() { <-c.msgLock }()
-	return contextCause(ctx, c.writeMessageFrame(ctx, op, true, p))
+	return contextCause(ctx, c.writeMessageFrame(ctx, op, true, p, true))
 }
 
 // NextWriter starts a message sent in fragments: each Write sends one
-// fragment, Close sends the last. Other data messages wait until Close;
+// fragment, Close sends the last. Fragmented messages go uncompressed
+// (permessage-deflate compresses whole messages here: WriteMessage). Other data messages wait until Close;
 // control frames may go out between fragments.
 func (c *Conn) NextWriter(op wsframe.Opcode) (io.WriteCloser, error) {
 	if op != wsframe.OpText && op != wsframe.OpBinary {
@@ -837,7 +899,7 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := w.c.writeMessageFrame(nil, w.op, false, p); err != nil {
+	if err := w.c.writeMessageFrame(nil, w.op, false, p, false); err != nil {
 		return 0, err
 	}
 	w.op = wsframe.OpContinuation
@@ -850,14 +912,18 @@ func (w *messageWriter) Close() error {
 	}
 	w.closed = true
 	defer func() { <-w.c.msgLock }()
-	return w.c.writeMessageFrame(nil, w.op, true, nil)
+	return w.c.writeMessageFrame(nil, w.op, true, nil, false)
 }
 
 // WritePing sends a Ping without waiting for the Pong.
-func (c *Conn) WritePing(p []byte) error { return c.writeMessageFrame(nil, wsframe.OpPing, true, p) }
+func (c *Conn) WritePing(p []byte) error {
+	return c.writeMessageFrame(nil, wsframe.OpPing, true, p, false)
+}
 
 // WritePong sends an unsolicited Pong (a heartbeat the peer ignores).
-func (c *Conn) WritePong(p []byte) error { return c.writeMessageFrame(nil, wsframe.OpPong, true, p) }
+func (c *Conn) WritePong(p []byte) error {
+	return c.writeMessageFrame(nil, wsframe.OpPong, true, p, false)
+}
 
 // Ping sends a Ping and waits for a Pong or for ctx. Pongs are seen by
 // whoever reads (Run, ReadMessage, NextReader), so something must be
@@ -867,7 +933,7 @@ func (c *Conn) Ping(ctx context.Context, p []byte) error {
 	case <-c.pongs: // forget a stale one
 	default:
 	}
-	if err := c.writeMessageFrame(ctx, wsframe.OpPing, true, p); err != nil {
+	if err := c.writeMessageFrame(ctx, wsframe.OpPing, true, p, false); err != nil {
 		return err
 	}
 	select {
@@ -896,33 +962,8 @@ var ErrCloseTimeout = errors.New("wsconn: close timed out")
 // flight to the peer is not destroyed. An invalid code or reason is an
 // error that leaves the connection as it was.
 func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
-	var probe [wsframe.MaxControlPayload]byte
-	if _, err := wsframe.AppendClose(probe[:0], code, reason); err != nil {
-		return err
-	}
 	deadline := time.Now().Add(c.opts.CloseTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	if err := c.lockWrite(ctx); err != nil {
-		c.closeNow()
-		return ErrCloseTimeout
-	}
-	c.mu.Lock()
-	c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
-	c.s.ClearPending()
-	var err error
-	c.wbuf, err = c.s.AppendClose(c.wbuf, code, reason)
-	c.mu.Unlock()
-	if len(c.wbuf) > 0 {
-		if werr := c.writeLocked(deadline, c.wbuf); werr != nil && err == nil {
-			err = werr
-		}
-	} else if err == nil {
-		err = c.writeErr
-	}
-	c.unlockWrite()
-	if err != nil && !errors.Is(err, ErrClosed) {
-		c.closeNow()
+	if err := c.sendClose(code, reason, deadline); err != nil && !errors.Is(err, ErrClosed) {
 		return err
 	}
 	if c.readMu.TryLock() {
@@ -946,6 +987,54 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 		c.closeNow() // no Close from the peer in time
 	}
 	return nil
+}
+
+// CloseSend sends a Close with code and reason, within the close timeout,
+// and returns without waiting for the peer's. The reader (ReadMessage,
+// NextReader, Run) goes on receiving what the peer sent before its Close,
+// then gets the *CloseError with the peer's code. Close, by contrast,
+// reads to the peer's Close itself when no reader holds the connection at
+// that moment (one between two ReadMessage calls, say), and the messages on
+// the way are lost. The caller bounds the wait for the peer's Close (with
+// CloseNow). Like Close, an invalid code or reason is an error that leaves
+// the connection as it was.
+func (c *Conn) CloseSend(code wsframe.CloseCode, reason string) error {
+	return c.sendClose(code, reason, time.Now().Add(c.opts.CloseTimeout))
+}
+
+// sendClose validates the Close, takes the write lock and sends the Close
+// (after the replies queued), all by deadline; ErrClosed when this end's
+// Close went out already. A Close that cannot be sent in time drops the
+// connection.
+func (c *Conn) sendClose(code wsframe.CloseCode, reason string, deadline time.Time) error {
+	var probe [wsframe.MaxControlPayload]byte
+	if _, err := wsframe.AppendClose(probe[:0], code, reason); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := c.lockWrite(ctx); err != nil {
+		c.closeNow()
+		return ErrCloseTimeout
+	}
+	c.mu.Lock()
+	c.wbuf = append(c.wbuf[:0], c.s.Pending()...)
+	c.s.ClearPending()
+	var err error
+	c.wbuf, err = c.s.AppendClose(c.wbuf, code, reason)
+	c.mu.Unlock()
+	if len(c.wbuf) > 0 {
+		if werr := c.writeLocked(deadline, c.wbuf); werr != nil && err == nil {
+			err = werr
+		}
+	} else if err == nil {
+		err = c.writeErr
+	}
+	c.unlockWrite()
+	if err != nil && !errors.Is(err, ErrClosed) {
+		c.closeNow()
+	}
+	return err
 }
 
 // CloseNow closes the TCP connection without a handshake.

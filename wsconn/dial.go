@@ -29,8 +29,16 @@ type DialOptions struct {
 	// offer extended CONNECT. nil (the default): HTTP/1.1. With HTTP2 set,
 	// TLSConfig and Dialer must be nil (the transport has its own) and
 	// Limits do not apply (the HTTP/2 transport bounds response headers).
-	HTTP2   *HTTP2Transport
-	Options // the connection's options
+	HTTP2 *HTTP2Transport
+	// DeflateOffer offers permessage-deflate (RFC 7692) with these
+	// parameters; nil (the default) offers nothing. Off by default, like
+	// gorilla/websocket's and gws's clients: compression costs CPU on
+	// every message and pays only for compressible traffic.
+	// &handshake.DeflateParams{ClientMaxWindowBits: handshake.WindowBitsAny}
+	// is what browsers offer. The server's agreement replaces
+	// Options.Deflate.
+	DeflateOffer *handshake.DeflateParams
+	Options      // the connection's options
 }
 
 // Dial opens a WebSocket client connection to a ws:// or wss:// URL. The
@@ -43,7 +51,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	req, err := handshake.NewClientRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: o.Header})
+	req, err := handshake.NewClientRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: o.Header, Deflate: o.DeflateOffer})
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +133,9 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *handshake.ClientRequ
 					return nil, ctx.Err()
 				}
 				nc.SetDeadline(time.Time{})
-				return NewConn(nc, wsframe.RoleClient, res.Protocol, rest, o.Options), nil
+				co := o.Options
+				co.Deflate = res.Deflate
+				return NewConn(nc, wsframe.RoleClient, res.Protocol, rest, co), nil
 			}
 		}
 		if err != nil {

@@ -129,7 +129,7 @@ func (t *HTTP2Transport) dial(ctx context.Context, u *url.URL, o *DialOptions) (
 		return nil, ErrHTTP2Options
 	}
 	t.init()
-	cr, err := handshake.NewConnectRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: o.Header})
+	cr, err := handshake.NewConnectRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: o.Header, Deflate: o.DeflateOffer})
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,9 @@ func (t *HTTP2Transport) connect(ctx context.Context, rt http.RoundTripper, u *u
 	if s.local == nil {
 		s.local, s.remote = stringAddr(""), stringAddr(u.Host)
 	}
-	return NewConn(s, wsframe.RoleClient, res.Protocol, nil, o.Options), nil
+	co := o.Options
+	co.Deflate = res.Deflate
+	return NewConn(s, wsframe.RoleClient, res.Protocol, nil, co), nil
 }
 
 type stringAddr string

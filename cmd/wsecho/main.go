@@ -4,6 +4,10 @@
 //
 //	go run ./cmd/wsecho -addr 127.0.0.1:9001 -limit 16777216
 //
+// With -deflate it accepts permessage-deflate offers (RFC 7692): messages
+// that arrive compressed are inflated (the limit applies to the inflated
+// size) and echoes of 32 bytes or more go back compressed.
+//
 // On SIGINT or SIGTERM it stops accepting, sends Close 1001 to every
 // client and waits for their close handshakes (at most -grace) before it
 // exits.
@@ -34,6 +38,7 @@ func main() {
 	writeTimeout := flag.Duration("write-timeout", wsconn.DefaultWriteTimeout, "drop a connection whose frame cannot be written within this long")
 	maxConns := flag.Int("max-conns", 0, "refuse connections over this many with 503 (0: no bound)")
 	grace := flag.Duration("grace", 5*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to finish their close handshakes")
+	deflate := flag.Bool("deflate", false, "accept permessage-deflate (RFC 7692) offers, with context takeover both ways, and compress echoes")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "wsecho: unexpected arguments %q\n", flag.Args())
@@ -53,6 +58,9 @@ func main() {
 			CheckOrigin: func(string, *handshake.Request) bool { return true },
 		},
 		MaxConns: *maxConns,
+	}
+	if *deflate {
+		srv.Options.Deflate = &handshake.DeflateConfig{}
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -21,15 +21,28 @@
 //
 // What ends a connection: a message that is not JSON (close 1007, invalid
 // payload: the text is not what the type promised), a binary message (close
-// 1003, unsupported data), a page that falls more than 64 messages behind
-// (close 1008, with a log line), and server shutdown (close 1001). Only
-// pages of the server's own origin may connect (others get 403).
+// 1003, unsupported data), a page that falls more than 64 chat messages
+// behind (close 1008 once the message being written to it has gone out,
+// with a log line), and server shutdown (close 1001). Only pages of the
+// server's own origin may connect (others get 403).
+//
+// # Broadcast
+//
+// Messages go through a wsfsm/hub topic, "room": each is framed once and
+// queued for every page; each page has its own bounded queue and writer, so
+// a slow page never delays the others. Joins and leaves are presence: they
+// are coalesced (a page that is behind gets the latest presence notice in
+// place of the ones it has not been sent yet), so thousands of pages
+// joining at once evict no one that reads. Log lines about slow pages are
+// rate-limited. With a Broker (see Hub.Broker), several chat servers share
+// the room: the module github.com/wsfsm/wsfsm/natsbroker runs them over NATS.
 package chat
 
 import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -37,6 +50,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/wsfsm/wsfsm/hub"
 	"github.com/wsfsm/wsfsm/server"
 	"github.com/wsfsm/wsfsm/wsconn"
 	"github.com/wsfsm/wsfsm/wsframe"
@@ -61,16 +75,43 @@ const (
 	maxMessage       = 16 << 10 // bytes of JSON
 )
 
-// Hub relays messages between the connected pages.
+// Room is the hub topic the chat uses; presenceKey coalesces joins and
+// leaves.
+const (
+	Room        = "room"
+	presenceKey = "presence"
+)
+
+// Timeouts of a page's connection.
+const (
+	// writeTimeout bounds each message written to a page: a page that
+	// takes longer to accept one is dropped.
+	writeTimeout = 10 * time.Second
+	// closeTimeout bounds the close handshake, the 1008 to a slow page and
+	// the 1001 at shutdown included: best effort, short.
+	closeTimeout = 2 * time.Second
+)
+
+// Hub relays messages between the connected pages. Its zero value serves a
+// single chat server; set Broker to share the room with other servers.
 type Hub struct {
 	// QueueSize bounds each page's queue of messages to send; a page that
-	// falls this far behind is closed with 1008. 0: DefaultQueueSize.
+	// falls this far behind on chat messages is closed with 1008.
+	// 0: DefaultQueueSize.
 	QueueSize int
 	// SendBuffer, when set, is the kernel send buffer of each connection
 	// (tests make it small to show a slow page).
 	SendBuffer int
-	// Logf logs slow pages and refused upgrades.
+	// Logf logs slow pages (rate-limited) and refused upgrades.
 	Logf func(format string, args ...any)
+	// Broker, when set, connects this server's room to the other servers'
+	// (for example natsbroker's); nil: this server alone.
+	Broker hub.Broker
+
+	openOnce sync.Once
+	openErr  error
+	hub      *hub.Hub
+	slowLog  *RateLog
 
 	mu       sync.Mutex
 	clients  map[*client]struct{}
@@ -80,15 +121,49 @@ type Hub struct {
 
 type client struct {
 	c    *wsconn.Conn
+	sub  *hub.Subscriber
 	name string // set by hello; read and written on the connection's read loop
-	send chan []byte
-	stop sync.Once
 }
 
 func (h *Hub) logf(format string, args ...any) {
 	if h.Logf != nil {
 		h.Logf(format, args...)
 	}
+}
+
+// Open creates the hub and connects it to the Broker. Handler opens it on
+// first use; call Open first to see a broker's error.
+func (h *Hub) Open() error {
+	h.openOnce.Do(func() {
+		size := h.QueueSize
+		if size <= 0 {
+			size = DefaultQueueSize
+		}
+		h.slowLog = NewRateLog(h.logf, time.Second, 5)
+		h.hub, h.openErr = hub.New(hub.Options{
+			QueueSize:    size,
+			Policy:       hub.CloseSlow,
+			WriteTimeout: writeTimeout,
+			Broker:       h.Broker,
+			OnEvict: func(s *hub.Subscriber, _ string) {
+				c := s.Sink().(*wsconn.Conn)
+				h.slowLog.Printf("chat: %s is %d messages behind: closing it (1008)", c.RemoteAddr(), size)
+			},
+			OnDrop: func(s *hub.Subscriber, err error) {
+				c := s.Sink().(*wsconn.Conn)
+				h.slowLog.Printf("chat: %s dropped: %v", c.RemoteAddr(), err)
+			},
+		})
+	})
+	return h.openErr
+}
+
+// Stats are the counters of the chat's hub.
+func (h *Hub) Stats() hub.Stats {
+	if h.Open() != nil {
+		return hub.Stats{}
+	}
+	return h.hub.Stats()
 }
 
 // Handler serves the page at / and the WebSocket at /ws.
@@ -104,6 +179,10 @@ func (h *Hub) Handler() http.Handler {
 }
 
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
+	if err := h.Open(); err != nil {
+		http.Error(w, "chat unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	h.mu.Lock()
 	closing := h.closing
 	if !closing {
@@ -114,8 +193,13 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	defer h.sessions.Done()
-	opts := &server.Options{Conn: wsconn.Options{MaxMessageSize: maxMessage}, PingInterval: 30 * time.Second}
+	served := false
+	defer func() {
+		if !served {
+			h.sessions.Done()
+		}
+	}()
+	opts := &server.Options{Conn: wsconn.Options{MaxMessageSize: maxMessage, CloseTimeout: closeTimeout}, PingInterval: 30 * time.Second}
 	c, err := server.Upgrade(w, r, opts) // same-origin check by default
 	if err != nil {
 		h.logf("chat: refused %s: %v", r.RemoteAddr, err)
@@ -126,38 +210,34 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			tc.SetWriteBuffer(h.SendBuffer)
 		}
 	}
-	size := h.QueueSize
-	if size <= 0 {
-		size = DefaultQueueSize
+	sub, err := h.hub.NewSubscriber(c)
+	if err == nil {
+		err = sub.Subscribe(Room)
 	}
-	cl := &client{c: c, send: make(chan []byte, size)}
+	if err != nil {
+		c.Close(wsframe.CloseGoingAway, "server shutting down")
+		return
+	}
+	cl := &client{c: c, sub: sub}
 	h.mu.Lock()
 	if h.clients == nil {
 		h.clients = map[*client]struct{}{}
 	}
 	h.clients[cl] = struct{}{}
 	h.mu.Unlock()
-	go cl.writeLoop()
-	server.Serve(c, server.Funcs{
-		Message: func(_ *wsconn.Conn, op wsframe.Opcode, data []byte) { h.receive(cl, op, data) },
-		Close:   func(*wsconn.Conn, error) { h.leave(cl) },
-	})
+	// The connection's read loop runs on a goroutine of its own and this
+	// handler returns: net/http's goroutine has a stack grown by serving
+	// the request, which a long-lived connection would keep (measured in
+	// bench/hub: about 10 KiB per connection).
+	served = true
+	go func() {
+		defer h.sessions.Done()
+		server.Serve(c, server.Funcs{
+			Message: func(_ *wsconn.Conn, op wsframe.Opcode, data []byte) { h.receive(cl, op, data) },
+			Close:   func(*wsconn.Conn, error) { h.leave(cl) },
+		})
+	}()
 }
-
-// writeLoop sends the page's queue; a write that takes over 10 s ends it.
-func (cl *client) writeLoop() {
-	for msg := range cl.send {
-		cl.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if err := cl.c.WriteMessage(wsframe.OpText, msg); err != nil {
-			cl.c.CloseNow()
-			for range cl.send {
-			}
-			return
-		}
-	}
-}
-
-func (cl *client) stopSending() { cl.stop.Do(func() { close(cl.send) }) }
 
 func (h *Hub) receive(cl *client, op wsframe.Opcode, data []byte) {
 	if op != wsframe.OpText {
@@ -182,7 +262,7 @@ func (h *Hub) receive(cl *client, op wsframe.Opcode, data []byte) {
 			h.reply(cl, "you already said hello")
 		default:
 			cl.name = name
-			h.broadcast(Message{Type: "join", Name: name, Time: now})
+			h.presence(Message{Type: "join", Name: name, Time: now})
 		}
 	case "chat":
 		switch {
@@ -193,7 +273,7 @@ func (h *Hub) receive(cl *client, op wsframe.Opcode, data []byte) {
 		case utf8.RuneCountInString(m.Text) > MaxText:
 			h.reply(cl, "text longer than 1000 characters")
 		default:
-			h.broadcast(Message{Type: "chat", Name: cl.name, Text: m.Text, Time: now})
+			h.broadcast(Message{Type: "chat", Name: cl.name, Text: m.Text, Time: now}, hub.Default, "")
 		}
 	default:
 		h.reply(cl, "unknown message type "+strconvQuote(m.Type))
@@ -207,48 +287,28 @@ func strconvQuote(s string) string {
 
 func (h *Hub) reply(cl *client, why string) {
 	b, _ := json.Marshal(Message{Type: "error", Text: why})
-	h.enqueue(cl, b)
+	cl.sub.Send(hub.Message{Data: b})
 }
 
-func (h *Hub) broadcast(m Message) {
+// presence publishes a join or leave: coalesced, so a page that is behind
+// holds one presence notice at most.
+func (h *Hub) presence(m Message) { h.broadcast(m, hub.Coalesce, presenceKey) }
+
+func (h *Hub) broadcast(m Message, p hub.Policy, key string) {
 	b, _ := json.Marshal(m)
-	h.mu.Lock()
-	targets := make([]*client, 0, len(h.clients))
-	for cl := range h.clients {
-		targets = append(targets, cl)
-	}
-	h.mu.Unlock()
-	for _, cl := range targets {
-		h.enqueue(cl, b)
-	}
-}
-
-// enqueue queues b for cl without ever waiting: a page whose queue is full
-// is too slow, and is closed rather than allowed to stall the others.
-func (h *Hub) enqueue(cl *client, b []byte) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, ok := h.clients[cl]; !ok {
-		return
-	}
-	select {
-	case cl.send <- b:
-	default:
-		h.logf("chat: %s (%q) is %d messages behind: closing it (1008)", cl.c.RemoteAddr(), cl.name, cap(cl.send))
-		delete(h.clients, cl)
-		cl.stopSending()
-		go cl.c.Close(wsframe.ClosePolicyViolation, "too slow")
+	if err := h.hub.Publish(Room, hub.Message{Data: b, Policy: p, Key: key}); err != nil && !errors.Is(err, hub.ErrClosed) {
+		h.slowLog.Printf("chat: publishing: %v", err)
 	}
 }
 
 func (h *Hub) leave(cl *client) {
+	cl.sub.Close()
 	h.mu.Lock()
 	_, present := h.clients[cl]
 	delete(h.clients, cl)
 	h.mu.Unlock()
-	cl.stopSending()
 	if present && cl.name != "" {
-		h.broadcast(Message{Type: "leave", Name: cl.name, Time: time.Now().UTC().Format(time.RFC3339)})
+		h.presence(Message{Type: "leave", Name: cl.name, Time: time.Now().UTC().Format(time.RFC3339)})
 	}
 }
 
@@ -260,7 +320,7 @@ func (h *Hub) Clients() int {
 }
 
 // Shutdown closes every page with 1001 (going away) and waits for the
-// connections to end, or for ctx.
+// connections to end, or for ctx; then it closes the hub and its broker.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.closing = true
@@ -270,6 +330,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	for _, cl := range targets {
+		// Nothing more is queued for the page; its Close goes out after
+		// the message being written, if any.
+		cl.sub.Close()
 		go cl.c.Close(wsframe.CloseGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
@@ -277,13 +340,18 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		h.sessions.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		for _, cl := range targets {
 			cl.c.CloseNow()
 		}
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	if h.Open() == nil {
+		h.hub.Close()
+		h.slowLog.Flush()
+	}
+	return err
 }
