@@ -41,19 +41,7 @@ func TestChatTwoNodesInChromium(t *testing.T) {
 		urls = append(urls, srv.URL)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(900, 640),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	allocCtx, cancelAlloc := browser(t, exe)
 	defer cancelAlloc()
 	ctx, cancelTimeout := context.WithTimeout(allocCtx, 90*time.Second)
 	defer cancelTimeout()

@@ -39,19 +39,7 @@ func TestChatInChromium(t *testing.T) {
 	srv := httptest.NewServer(hub.Handler()) // 127.0.0.1, a free port
 	defer srv.Close()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(900, 640),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	allocCtx, cancelAlloc := browser(t, exe)
 	defer cancelAlloc()
 	ctx, cancelTimeout := context.WithTimeout(allocCtx, 90*time.Second)
 	defer cancelTimeout()
@@ -80,6 +68,10 @@ func TestChatInChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitStatus(tab, "open")
+		ext, err := chromedp.Run(tab, chromedp.Evaluate[string](`ws.extensions`))
+		if err != nil || !strings.Contains(ext, "permessage-deflate") {
+			t.Errorf("negotiated extensions %q (%v), want permessage-deflate", ext, err)
+		}
 	}
 	join := func(tab context.Context, name string) {
 		t.Helper()
@@ -145,6 +137,24 @@ func TestChatInChromium(t *testing.T) {
 		waitStatus(tab, "closed: 1001 server shutting down")
 	}
 	t.Logf("browser test took %v", time.Since(began).Round(time.Millisecond))
+}
+
+// browser starts headless Chromium (exe) with the flags every browser test
+// uses, and extra ones.
+func browser(t *testing.T, exe string, extra ...chromedp.ExecAllocatorOption) (context.Context, context.CancelFunc) {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(900, 640),
+	)
+	return chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
 }
 
 func jsString(s string) string {

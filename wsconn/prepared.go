@@ -2,7 +2,10 @@ package wsconn
 
 import (
 	"errors"
+	"sync"
 	"time"
+
+	"github.com/wsfsm/wsfsm/wsconn/internal/deflate"
 
 	"github.com/wsfsm/wsfsm/wsframe"
 )
@@ -18,10 +21,53 @@ import (
 // §5.3), so it writes the payload as WriteMessage would, masking a copy for
 // this connection; the message is then only prepared in the sense that its
 // payload is shared.
+//
+// With permessage-deflate, a connection whose compressor starts every
+// message empty (server_no_context_takeover) gets the message compressed
+// once per window size and shared with every such connection; one that
+// takes context over compresses it with its own context, as WriteMessage
+// does (that is what makes its ratio).
 type PreparedMessage struct {
 	op    wsframe.Opcode
 	frame []byte // the unmasked frame: header, then payload
 	n     int    // payload length: the payload is frame[len(frame)-n:]
+
+	mu       sync.Mutex
+	deflated map[int]rawFrame // by window bits: the compressed frame (RSV1)
+}
+
+// rawFrame is a whole unmasked frame and the length of its payload.
+type rawFrame struct {
+	op    wsframe.Opcode
+	frame []byte
+	n     int
+}
+
+// compressedFor returns the message as one compressed frame for
+// connections whose compressor starts every message empty with a window of
+// 2^bits bytes: compressed by the first such connection, shared by the
+// rest.
+func (pm *PreparedMessage) compressedFor(bits int) (rawFrame, error) {
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if f, ok := pm.deflated[bits]; ok {
+		return f, nil
+	}
+	comp, err := deflate.NewCompressor(deflate.Config{NoContextTakeover: true, WindowBits: bits})
+	if err != nil {
+		return rawFrame{}, err
+	}
+	z, err := comp.Compress(nil, pm.Payload())
+	if err != nil {
+		return rawFrame{}, err
+	}
+	h := wsframe.Header{Fin: true, Rsv: wsframe.RSV1, Opcode: pm.op, Length: int64(len(z))}
+	f := rawFrame{op: pm.op, frame: wsframe.AppendFrame(make([]byte, 0, wsframe.HeaderSize(h)+len(z)), h, z), n: len(z)}
+	if pm.deflated == nil {
+		pm.deflated = map[int]rawFrame{}
+	}
+	pm.deflated[bits] = f
+	return f, nil
 }
 
 // ErrNotData is returned for a prepared message that is not OpText or
@@ -56,7 +102,10 @@ func (pm *PreparedMessage) Len() int { return len(pm.frame) }
 // that has fallen a few messages behind catches up in one system call. See
 // PreparedMessage for what a client-role Conn does.
 func (c *Conn) WritePrepared(pms ...*PreparedMessage) error {
-	if c.s.Role() != wsframe.RoleServer {
+	bits, threshold, shared := c.s.sharedCompression()
+	if c.s.Role() != wsframe.RoleServer || (c.s.Compressing() && !shared) {
+		// A client masks every frame with its own key; a compressor that
+		// takes context over compresses with this connection's context.
 		for _, pm := range pms {
 			if err := c.WriteMessage(pm.op, pm.Payload()); err != nil {
 				return err
@@ -64,9 +113,23 @@ func (c *Conn) WritePrepared(pms ...*PreparedMessage) error {
 		}
 		return nil
 	}
+	// Compressed outside the write lock (the first connection of a
+	// window size pays for it, the rest share it).
+	var small [32]rawFrame
+	frames := small[:0]
+	for _, pm := range pms {
+		f := rawFrame{op: pm.op, frame: pm.frame, n: pm.n}
+		if shared && pm.n >= threshold {
+			var err error
+			if f, err = pm.compressedFor(bits); err != nil {
+				return err
+			}
+		}
+		frames = append(frames, f)
+	}
 	c.msgLock <- struct{}{}
 	defer func() { <-c.msgLock }()
-	return c.writeRawFrames(pms)
+	return c.writeRawFrames(frames)
 }
 
 // writeRawFrames writes the prepared (unmasked, whole) frames as the next
@@ -74,7 +137,7 @@ func (c *Conn) WritePrepared(pms ...*PreparedMessage) error {
 // the session's checks and after any reply the session has queued, all in
 // one writev. It is the one place that writes bytes not framed by the
 // session.
-func (c *Conn) writeRawFrames(pms []*PreparedMessage) error {
+func (c *Conn) writeRawFrames(frames []rawFrame) error {
 	if err := c.lockWrite(nil); err != nil {
 		return err
 	}
@@ -84,8 +147,8 @@ func (c *Conn) writeRawFrames(pms []*PreparedMessage) error {
 	}
 	c.mu.Lock()
 	var err error
-	for _, pm := range pms {
-		if err = c.s.checkSend(pm.op, true, pm.n); err != nil {
+	for _, f := range frames {
+		if err = c.s.checkSend(f.op, true, f.n); err != nil {
 			break
 		}
 	}
@@ -102,8 +165,8 @@ func (c *Conn) writeRawFrames(pms []*PreparedMessage) error {
 	if len(c.wbuf) > 0 {
 		c.frames = append(c.frames, c.wbuf)
 	}
-	for _, pm := range pms {
-		c.frames = append(c.frames, pm.frame)
+	for _, f := range frames {
+		c.frames = append(c.frames, f.frame)
 	}
 	err = c.writeLocked(time.Time{}, c.frames...)
 	clear(c.frames)

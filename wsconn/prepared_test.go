@@ -14,6 +14,7 @@ import (
 	"github.com/leanovate/gopter"
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
+	"github.com/wsfsm/wsfsm/handshake"
 	"github.com/wsfsm/wsfsm/server"
 	"github.com/wsfsm/wsfsm/wsconn"
 	"github.com/wsfsm/wsfsm/wsframe"
@@ -225,6 +226,9 @@ func TestPreparedMessageOverSockets(t *testing.T) {
 			t.Fatalf("%v %v %d bytes", err, op, len(data))
 		}
 	}
+	for _, c := range clients {
+		c.CloseNow() // before the deferred Shutdown, which would wait for their Close
+	}
 }
 
 // Several prepared messages in one call are the same bytes as the same
@@ -249,5 +253,49 @@ func TestWritePreparedBatch(t *testing.T) {
 	}
 	if !bytes.Equal(got.bytes(), want.bytes()) {
 		t.Fatalf("batch of %d: %d bytes, one by one: %d bytes", len(pms), len(got.bytes()), len(want.bytes()))
+	}
+}
+
+// With permessage-deflate, a prepared message is compressed (RSV1): once
+// and shared by every connection whose compressor starts each message empty
+// (the same bytes go to each), and with its own context by one that takes
+// context over. A client inflates it back either way.
+func TestPreparedMessageCompressed(t *testing.T) {
+	payload := bytes.Repeat([]byte(`{"type":"tick","symbol":"ACME","price":101.25},`), 40)
+	for _, noCtx := range []bool{true, false} {
+		params := &handshake.DeflateParams{ServerNoContextTakeover: noCtx}
+		pm, _ := wsconn.NewPreparedMessage(wsframe.OpText, payload)
+		var wires [][]byte
+		for range 3 {
+			var rec recorder
+			c := wsconn.NewConn(&rec, wsframe.RoleServer, "", nil, wsconn.Options{Deflate: params})
+			if err := c.WritePrepared(pm); err != nil {
+				t.Fatal(err)
+			}
+			wires = append(wires, rec.bytes())
+		}
+		for i, wire := range wires {
+			if len(wire) == 0 || wire[0] != 0xC1 || len(wire) >= len(payload)/4 {
+				t.Fatalf("no takeover %v: connection %d wrote %d bytes starting %x, want one compressed text frame", noCtx, i, len(wire), wire[:min(len(wire), 2)])
+			}
+			if noCtx && !bytes.Equal(wire, wires[0]) {
+				t.Errorf("connection %d got other bytes than connection 0: not compressed once", i)
+			}
+			s := wsconn.NewSession(wsconn.Config{Role: wsframe.RoleClient, Deflate: params})
+			var got []byte
+			for rest := wire; len(rest) > 0; {
+				ev, n, err := s.Next(rest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rest = rest[n:]
+				if ev.Kind == wsconn.EventData {
+					got = append(got, ev.Data...)
+				}
+			}
+			if !bytes.Equal(got, payload) {
+				t.Fatalf("no takeover %v: connection %d inflated %d bytes, want the %d of the message", noCtx, i, len(got), len(payload))
+			}
+		}
 	}
 }

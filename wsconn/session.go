@@ -127,6 +127,8 @@ type Session struct {
 	// permessage-deflate, nil without the extension
 	inflater  *deflate.Decompressor
 	deflater  *deflate.Compressor
+	sendNoCtx bool   // the compressor starts every message empty
+	sendBits  int    // its window: 2^sendBits bytes
 	inflated  []byte // the current event's inflated bytes
 	zbuf      []byte // a compressed message being framed
 	threshold int
@@ -526,6 +528,7 @@ func (s *Session) setupDeflate(p handshake.DeflateParams) {
 	if err == nil {
 		s.deflater, err = deflate.NewCompressor(deflate.Config{NoContextTakeover: sendNoCtx, WindowBits: sendBits})
 	}
+	s.sendNoCtx, s.sendBits = sendNoCtx, sendBits
 	if err != nil {
 		// handshake validated the parameters (8-15): unreachable.
 		panic("wsconn: permessage-deflate parameters: " + err.Error())
@@ -549,6 +552,15 @@ func (s *Session) Release() {
 		s.inflater.Abort()
 	}
 	s.inflated = nil
+}
+
+// sharedCompression says how a message this session sends may be
+// compressed once and shared with other connections: when its compressor
+// starts every message empty (no context takeover), any compression of the
+// message with a window of at most 2^bits is what it would send, for
+// messages of at least threshold bytes.
+func (s *Session) sharedCompression() (bits, threshold int, ok bool) {
+	return s.sendBits, s.threshold, s.deflater != nil && s.sendNoCtx
 }
 
 // Compressing reports whether permessage-deflate is on for sending.

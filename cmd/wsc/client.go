@@ -45,6 +45,9 @@ func dial(ctx context.Context, o *options, log *logger) (*wsconn.Conn, <-chan st
 		return nil, nil, err
 	}
 	co := handshake.ClientOptions{Protocols: o.protocols, Header: o.headers}
+	if o.deflate {
+		co.Deflate = &handshake.DeflateParams{ClientMaxWindowBits: handshake.WindowBitsAny}
+	}
 	if len(o.origins) == 1 {
 		co.Origin = o.origins[0]
 	}
@@ -134,7 +137,7 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *handshake.ClientRequ
 				}
 				nc.SetDeadline(time.Time{})
 				return wsconn.NewConn(nc, wsframe.RoleClient, res.Protocol, rest,
-					wsconn.Options{MaxMessageSize: o.maxMessage, CloseTimeout: o.closeTimeout}), nil
+					wsconn.Options{MaxMessageSize: o.maxMessage, CloseTimeout: o.closeTimeout, Deflate: res.Deflate}), nil
 			}
 		}
 		if err != nil {

@@ -29,6 +29,7 @@ type options struct {
 
 	insecure bool
 	cacert   string
+	deflate  bool // offer (client) or accept (server) permessage-deflate
 
 	ping           time.Duration
 	connectTimeout time.Duration
@@ -167,6 +168,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.nul, "0", false, "messages are NUL-separated instead of newline-separated, on input and output")
 	fs.BoolVar(&o.raw, "raw", false, "send all of the input as one message")
 	fs.StringVar(&o.show, "show", "", "how received binary messages are printed: `raw|hex|len` (default: raw into a pipe, hex on a terminal)")
+	fs.BoolVar(&o.deflate, "deflate", false, "compression (permessage-deflate, RFC 7692): the client offers it as browsers do, the server accepts it (context takeover both ways); -vv shows rsv=100 on compressed frames")
 	fs.BoolVar(&o.insecure, "insecure", false, "wss: do not verify the server's certificate")
 	fs.StringVar(&o.cacert, "cacert", "", "wss: trust the certificates in this PEM `file` (instead of the system's)")
 	fs.DurationVar(&o.ping, "ping", 0, "ping the peer at this `interval`; no pong within it ends the connection (0: never)")

@@ -656,3 +656,25 @@ func seq(n int) string {
 	}
 	return b.String()
 }
+
+// --deflate: the client offers permessage-deflate, wsecho -deflate accepts
+// it, messages come back intact, and -vv shows the compressed frames (RSV1)
+// both ways.
+func TestPipeDeflate(t *testing.T) {
+	t.Parallel()
+	addr := startEcho(t, "-deflate")
+	line := strings.Repeat(`{"type":"tick","price":101.25}`, 20)
+	r := wsc(t, strings.NewReader(line+"\n"+line+"\n"), "--deflate", "-vv", "ws://"+addr+"/")
+	wantCode(t, r, 0)
+	wantStdout(t, r, line+"\n"+line+"\n")
+	wantStderr(t, r, "permessage-deflate")
+	if n := strings.Count(r.stderr, "rsv=100"); n < 4 {
+		t.Errorf("%d compressed frames in the trace, want the two messages each way:\n%s", n, r.stderr)
+	}
+	// Without the flag nothing is offered, and nothing is compressed.
+	r = wsc(t, strings.NewReader(line+"\n"), "-vv", "ws://"+addr+"/")
+	wantCode(t, r, 0)
+	if strings.Contains(r.stderr, "rsv=100") || strings.Contains(r.stderr, "permessage-deflate") {
+		t.Errorf("compression without --deflate:\n%s", r.stderr)
+	}
+}

@@ -90,6 +90,9 @@ func runServer(ctx context.Context, o *options, log *logger, stdin io.Reader, st
 		Conn:         wsconn.Options{MaxMessageSize: o.maxMessage, CloseTimeout: o.closeTimeout},
 		Logf:         func(format string, args ...any) { log.printf(format, args...) },
 	}
+	if o.deflate {
+		opts.Deflate = &handshake.DeflateConfig{}
+	}
 	switch {
 	case len(o.origins) == 0: // the server's default: same origin, or none
 	case contains(o.origins, "*"):

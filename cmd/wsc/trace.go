@@ -50,16 +50,18 @@ func newTraceConn(nc net.Conn, role wsframe.Role, log *logger, prefix string, le
 	out := &traceDir{log: log, mark: prefix + ">", frames: level >= 2}
 	// The frames this end reads are checked with its own limit (a frame
 	// over it is the peer's fault, 1009); those it sends only for grammar.
-	in.p = wsframe.NewParser(wsframe.Config{Role: role, MaxPayload: maxMessage})
+	in.cfg = wsframe.Config{Role: role, MaxPayload: maxMessage}
 	if role == wsframe.RoleClient {
 		in.head = handshake.NewResponseReader(handshake.Limits{})
 		out.head = handshake.NewRequestReader(handshake.Limits{})
-		out.p = wsframe.NewParser(wsframe.Config{Role: wsframe.RoleServer, MaxPayload: math.MaxInt64})
+		out.cfg = wsframe.Config{Role: wsframe.RoleServer, MaxPayload: math.MaxInt64}
 	} else {
 		in.head = handshake.NewRequestReader(handshake.Limits{})
 		out.head = handshake.NewResponseReader(handshake.Limits{})
-		out.p = wsframe.NewParser(wsframe.Config{Role: wsframe.RoleClient, MaxPayload: math.MaxInt64})
+		out.cfg = wsframe.Config{Role: wsframe.RoleClient, MaxPayload: math.MaxInt64}
 	}
+	in.p, out.p = wsframe.NewParser(in.cfg), wsframe.NewParser(out.cfg)
+	in.other, out.other = out, in
 	return &traceConn{Conn: nc, in: in, out: out}
 }
 
@@ -116,6 +118,8 @@ type traceDir struct {
 	headBuf []byte
 	frames  bool // report frames (-vv), not only the head (-v)
 	p       *wsframe.Parser
+	cfg     wsframe.Config // p's, for a restart that allows RSV1
+	other   *traceDir      // the other direction
 	scratch []byte
 	hdr     wsframe.Header
 	start   int64  // stream offset of the current frame's first byte
@@ -152,6 +156,13 @@ func (d *traceDir) feed(b []byte) {
 		if r := d.head.Response(); r != nil && r.Status != 101 {
 			d.done = true
 			return
+		} else if r != nil && deflateAgreed(r.Header) {
+			// RFC 7692 §6: RSV1 marks a compressed message, both ways. The
+			// other direction has sent no frame yet (they follow the 101).
+			d.allowRSV1()
+			d.other.mu.Lock()
+			d.other.allowRSV1()
+			d.other.mu.Unlock()
 		}
 		d.head, d.headBuf = nil, nil
 		if !d.frames {
@@ -184,6 +195,28 @@ func (d *traceDir) feed(b []byte) {
 			}
 		}
 	}
+}
+
+// deflateAgreed reports whether a 101's header agrees to permessage-deflate
+// (the real connection checks the agreement; the trace only follows it).
+func deflateAgreed(h handshake.Header) bool {
+	exts, err := handshake.ParseExtensions(h.Values("Sec-WebSocket-Extensions"))
+	if err != nil {
+		return false
+	}
+	for _, e := range exts {
+		if e.Name == handshake.DeflateName {
+			return true
+		}
+	}
+	return false
+}
+
+// allowRSV1 restarts the parser, which has read no frame yet, with RSV1
+// allowed; d.mu is held.
+func (d *traceDir) allowRSV1() {
+	d.cfg.AllowedRSV = wsframe.RSV1
+	d.p = wsframe.NewParser(d.cfg)
 }
 
 func (d *traceDir) printHead() {

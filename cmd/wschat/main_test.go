@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -162,5 +164,38 @@ func TestHTTPTimeouts(t *testing.T) {
 	nc2.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadAll(nc2); err != nil {
 		t.Errorf("unfinished head: %v, want the server to close the connection", err)
+	}
+}
+
+// -tls: the self-signed certificate verifies for 127.0.0.1, and pages
+// connect over wss. (That browsers then use HTTP/2 extended CONNECT is
+// shown in interop's Chromium test, in a process started with
+// GODEBUG=http2xconnect=1.)
+func TestTLSMode(t *testing.T) {
+	cfg := defaults
+	var err error
+	if cfg.TLS, err = tlsConfig("", ""); err != nil {
+		t.Fatal(err)
+	}
+	base, _, stop := startRun(t, cfg)
+	roots := x509.NewCertPool()
+	roots.AddCert(cfg.TLS.Certificates[0].Leaf)
+	url := "wss" + strings.TrimPrefix(base, "http") + "/ws"
+	origin := "https" + strings.TrimPrefix(base, "http")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := wsconn.Dial(ctx, url, &wsconn.DialOptions{Origin: origin, TLSConfig: &tls.Config{RootCAs: roots}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.WriteMessage(wsframe.OpText, []byte(`{"type":"hello","name":"tls"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := c.ReadMessageContext(ctx); err != nil || !strings.Contains(string(got), `"join"`) {
+		t.Fatalf("over wss: %q %v", got, err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -50,6 +50,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/wsfsm/wsfsm/handshake"
 	"github.com/wsfsm/wsfsm/hub"
 	"github.com/wsfsm/wsfsm/server"
 	"github.com/wsfsm/wsfsm/wsconn"
@@ -107,6 +108,10 @@ type Hub struct {
 	// Broker, when set, connects this server's room to the other servers'
 	// (for example natsbroker's); nil: this server alone.
 	Broker hub.Broker
+	// OnUpgrade, when set, sees the request of every page whose WebSocket
+	// was accepted: r.ProtoMajor and r.Method tell an HTTP/1.1 upgrade
+	// (GET) from an HTTP/2 extended CONNECT (RFC 8441).
+	OnUpgrade func(r *http.Request)
 
 	openOnce sync.Once
 	openErr  error
@@ -175,6 +180,7 @@ func (h *Hub) Handler() http.Handler {
 		w.Write(indexHTML)
 	})
 	mux.HandleFunc("GET /ws", h.serveWS)
+	mux.HandleFunc("CONNECT /ws", h.serveWS) // HTTP/2: RFC 8441 extended CONNECT
 	return mux
 }
 
@@ -199,11 +205,20 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			h.sessions.Done()
 		}
 	}()
-	opts := &server.Options{Conn: wsconn.Options{MaxMessageSize: maxMessage, CloseTimeout: closeTimeout}, PingInterval: 30 * time.Second}
+	opts := &server.Options{
+		Conn:         wsconn.Options{MaxMessageSize: maxMessage, CloseTimeout: closeTimeout},
+		PingInterval: 30 * time.Second,
+		// Chat messages are small, similar JSON: context takeover both
+		// ways is what makes compression pay (every browser offers it).
+		Deflate: &handshake.DeflateConfig{},
+	}
 	c, err := server.Upgrade(w, r, opts) // same-origin check by default
 	if err != nil {
 		h.logf("chat: refused %s: %v", r.RemoteAddr, err)
 		return
+	}
+	if h.OnUpgrade != nil {
+		h.OnUpgrade(r)
 	}
 	if h.SendBuffer > 0 {
 		if tc, ok := c.NetConn().(*net.TCPConn); ok {
@@ -229,14 +244,21 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	// handler returns: net/http's goroutine has a stack grown by serving
 	// the request, which a long-lived connection would keep (measured in
 	// bench/hub: about 10 KiB per connection).
+	// Over HTTP/2 the connection is a stream that lives while this handler
+	// runs, so there the handler serves it itself.
 	served = true
-	go func() {
+	serve := func() {
 		defer h.sessions.Done()
 		server.Serve(c, server.Funcs{
 			Message: func(_ *wsconn.Conn, op wsframe.Opcode, data []byte) { h.receive(cl, op, data) },
 			Close:   func(*wsconn.Conn, error) { h.leave(cl) },
 		})
-	}()
+	}
+	if r.ProtoMajor == 2 {
+		serve()
+		return
+	}
+	go serve()
 }
 
 func (h *Hub) receive(cl *client, op wsframe.Opcode, data []byte) {

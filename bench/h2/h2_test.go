@@ -1,30 +1,59 @@
-package server
+// Package h2 compares a WebSocket over HTTP/2 (RFC 8441 extended CONNECT)
+// with one over HTTP/1.1: echo round trips and the cost of opening one.
+package h2
 
 import (
 	"bytes"
 	"context"
 	"crypto/tls"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/wsfsm/wsfsm/server"
 	"github.com/wsfsm/wsfsm/wsconn"
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
 // The benchmarks compare a WebSocket over HTTP/2 with one over HTTP/1.1,
-// both over TLS to the same httptest server on loopback. They need the
-// process to offer extended CONNECT:
+// both over TLS to the same httptest server on loopback, whose handler is
+// server.Upgrade then server.Serve echoing. They need the process to offer
+// extended CONNECT (net/http reads GODEBUG once, at start):
 //
-//	GODEBUG=http2xconnect=1 go test -run '^$' -bench 'HTTP2' ./server
+//	GODEBUG=http2xconnect=1 go -C bench test -run '^$' -bench . ./h2
+
+type h2Server struct{ *httptest.Server }
 
 func benchServer(b *testing.B) (*h2Server, *tls.Config) {
-	if !xconnect() {
+	if !strings.Contains(os.Getenv("GODEBUG"), "http2xconnect=1") {
 		b.Skip("run with GODEBUG=http2xconnect=1")
 	}
-	s := startH2(b, Options{}, nil)
+	echo := server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }}
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := server.Upgrade(w, r, &server.Options{Logf: func(string, ...any) {}})
+		if err != nil {
+			return
+		}
+		server.Serve(c, echo) // on HTTP/2 the stream lives while the handler runs
+	}))
+	s.EnableHTTP2 = true
+	s.StartTLS()
+	b.Cleanup(s.Close)
 	cfg := s.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-	cfg.NextProtos = nil // our HTTP/1.1 Dial offers no ALPN: the server picks HTTP/1.1
-	return s, cfg
+	cfg.NextProtos = nil // the HTTP/1.1 Dial offers no ALPN: the server picks HTTP/1.1
+	return &h2Server{s}, cfg
+}
+
+func (s *h2Server) url() string { return "wss://" + s.Listener.Addr().String() + "/" }
+
+// transport is an HTTP2Transport that trusts the test server.
+func (s *h2Server) transport(b *testing.B) *wsconn.HTTP2Transport {
+	tr := &wsconn.HTTP2Transport{TLSConfig: s.Client().Transport.(*http.Transport).TLSClientConfig.Clone()}
+	b.Cleanup(tr.CloseIdleConnections)
+	return tr
 }
 
 // BenchmarkHTTP2EchoRoundTrip: one message out and back per op, on one
@@ -99,14 +128,7 @@ func BenchmarkHTTP2Setup(b *testing.B) {
 
 func byteSize(n int) string {
 	if n >= 1<<10 {
-		return itoa(n>>10) + "KiB"
+		return strconv.Itoa(n>>10) + "KiB"
 	}
-	return itoa(n) + "B"
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
+	return strconv.Itoa(n) + "B"
 }
