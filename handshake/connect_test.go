@@ -4,39 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/leanovate/gopter"
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
+	"github.com/wsfsm/wsfsm/internal/seeded"
 )
 
-// connectProperties returns gopter properties seeded from PROPTEST_SEED
-// (or the clock), the seed logged and repeated with the replay command on
-// failure.
 func connectProperties(t *testing.T) *gopter.Properties {
-	t.Helper()
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("PROPTEST_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("PROPTEST_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	p := gopter.DefaultTestParametersWithSeed(seed)
-	p.MinSuccessfulTests = 1000
-	t.Logf("seed %d", seed)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("replay: PROPTEST_SEED=%d go test ./handshake -run '^%s$'", seed, t.Name())
-		}
-	})
-	return gopter.NewProperties(p)
+	return gopter.NewProperties(seeded.Parameters(t, "./handshake", 1000))
 }
 
 // sharedFields is what the two forms of a handshake share: the fields

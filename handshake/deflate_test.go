@@ -2,42 +2,17 @@ package handshake
 
 import (
 	"fmt"
-	"os"
 	"reflect"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/leanovate/gopter"
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
+	"github.com/wsfsm/wsfsm/internal/seeded"
 )
 
-// deflateProperties: seeded from PROPTEST_SEED (or the clock), the seed
-// printed, PROPTEST_N cases (default 2000).
 func deflateProperties(t *testing.T) *gopter.Properties {
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("PROPTEST_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("PROPTEST_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	p := gopter.DefaultTestParametersWithSeed(seed)
-	p.MinSuccessfulTests = 2000
-	if s := os.Getenv("PROPTEST_N"); s != "" {
-		if v, err := strconv.Atoi(s); err == nil && v > 0 {
-			p.MinSuccessfulTests = v
-		}
-	}
-	t.Logf("seed %d", seed)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("replay: PROPTEST_SEED=%d go test ./handshake -run '^%s$'", seed, t.Name())
-		}
-	})
-	return gopter.NewProperties(p)
+	return gopter.NewProperties(seeded.Parameters(t, "./handshake", 2000))
 }
 
 // offerParam draws one parameter of an offer: the four of RFC 7692 with

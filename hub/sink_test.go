@@ -2,13 +2,12 @@ package hub_test
 
 import (
 	"errors"
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/leanovate/gopter"
+	"github.com/wsfsm/wsfsm/internal/seeded"
 	"github.com/wsfsm/wsfsm/wsconn"
 	"github.com/wsfsm/wsfsm/wsframe"
 )
@@ -112,25 +111,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 var errBroken = errors.New("broken pipe (fake)")
 
-// seededProperties: gopter parameters from PROPTEST_SEED (else the clock);
-// the seed is logged, and the replay command printed on failure.
 func seededProperties(t *testing.T, n int) *gopter.Properties {
-	t.Helper()
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("PROPTEST_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("PROPTEST_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	p := gopter.DefaultTestParametersWithSeed(seed)
-	p.MinSuccessfulTests = n
-	t.Logf("seed %d", seed)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("replay: PROPTEST_SEED=%d go test ./hub -run '^%s$'", seed, t.Name())
-		}
-	})
-	return gopter.NewProperties(p)
+	return gopter.NewProperties(seeded.Parameters(t, "./hub", n))
 }

@@ -54,26 +54,12 @@ func TestChatOverHTTP2InChromium(t *testing.T) {
 	srv.StartTLS() // 127.0.0.1, a free port, a self-signed certificate
 	defer srv.Close()
 
-	allocCtx, cancelAlloc := browser(t, exe, chromedp.Flag("ignore-certificate-errors", true))
-	defer cancelAlloc()
-	ctx, cancelTimeout := context.WithTimeout(allocCtx, 90*time.Second)
-	defer cancelTimeout()
-	alice, cancelAlice := chromedp.NewContext(ctx)
-	defer cancelAlice()
-	if err := chromedp.Do(alice); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	bob, cancelBob := chromedp.NewContext(alice)
-	defer cancelBob()
-	waitFor := func(tab context.Context, predicate string) error {
-		_, err := chromedp.Run(tab, chromedp.Poll[bool](predicate, chromedp.WithPollingTimeout(20*time.Second)))
-		return err
-	}
+	alice, bob := twoTabs(t, exe, chromedp.Flag("ignore-certificate-errors", true))
 	for _, tab := range []context.Context{alice, bob} {
 		if err := chromedp.Do(tab, chromedp.Navigate(srv.URL+"/")); err != nil {
 			t.Fatal(err)
 		}
-		if err := waitFor(tab, `document.getElementById("status").textContent.startsWith("open")`); err != nil {
+		if err := poll(tab, `document.getElementById("status").textContent.startsWith("open")`); err != nil {
 			got, _ := chromedp.Run(tab, chromedp.Text(chromedp.ID("status")))
 			t.Fatalf("status %q: %v", got, err)
 		}
@@ -108,7 +94,7 @@ func TestChatOverHTTP2InChromium(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(bob, `document.getElementById("messages").textContent.includes("alice:over one connection")`); err != nil {
+	if err := poll(bob, `document.getElementById("messages").textContent.includes("alice:over one connection")`); err != nil {
 		text, _ := chromedp.Run(bob, chromedp.Text(chromedp.ID("messages")))
 		t.Fatalf("bob did not see alice's message: %v; messages: %q", err, text)
 	}
@@ -118,7 +104,7 @@ func TestChatOverHTTP2InChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tab := range []context.Context{alice, bob} {
-		if err := waitFor(tab, `document.getElementById("status").textContent.startsWith("closed: 1001")`); err != nil {
+		if err := poll(tab, `document.getElementById("status").textContent.startsWith("closed: 1001")`); err != nil {
 			got, _ := chromedp.Run(tab, chromedp.Text(chromedp.ID("status")))
 			t.Fatalf("after the stop the page shows %q: %v", got, err)
 		}

@@ -41,28 +41,14 @@ func TestChatTwoNodesInChromium(t *testing.T) {
 		urls = append(urls, srv.URL)
 	}
 
-	allocCtx, cancelAlloc := browser(t, exe)
-	defer cancelAlloc()
-	ctx, cancelTimeout := context.WithTimeout(allocCtx, 90*time.Second)
-	defer cancelTimeout()
-	alice, cancelAlice := chromedp.NewContext(ctx)
-	defer cancelAlice()
-	if err := chromedp.Do(alice); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	bob, cancelBob := chromedp.NewContext(alice)
-	defer cancelBob()
+	alice, bob := twoTabs(t, exe)
 
-	waitFor := func(tab context.Context, predicate string) error {
-		_, err := chromedp.Run(tab, chromedp.Poll[bool](predicate, chromedp.WithPollingTimeout(20*time.Second)))
-		return err
-	}
 	// alice's page is on node A, bob's on node B.
 	for i, tab := range []context.Context{alice, bob} {
 		if err := chromedp.Do(tab, chromedp.Navigate(urls[i]+"/")); err != nil {
 			t.Fatal(err)
 		}
-		if err := waitFor(tab, `document.getElementById("status").textContent.startsWith("open")`); err != nil {
+		if err := poll(tab, `document.getElementById("status").textContent.startsWith("open")`); err != nil {
 			t.Fatalf("page on node %d: %v", i, err)
 		}
 	}
@@ -88,7 +74,7 @@ func TestChatTwoNodesInChromium(t *testing.T) {
 	}
 	seen := func(tab context.Context, who, want string) {
 		t.Helper()
-		if err := waitFor(tab, `document.getElementById("messages").textContent.includes(`+jsString(want)+`)`); err != nil {
+		if err := poll(tab, `document.getElementById("messages").textContent.includes(`+jsString(want)+`)`); err != nil {
 			text, _ := chromedp.Run(tab, chromedp.Text(chromedp.ID("messages")))
 			t.Fatalf("%s's page never showed %q: %v; messages: %q", who, want, err, text)
 		}

@@ -39,25 +39,11 @@ func TestChatInChromium(t *testing.T) {
 	srv := httptest.NewServer(hub.Handler()) // 127.0.0.1, a free port
 	defer srv.Close()
 
-	allocCtx, cancelAlloc := browser(t, exe)
-	defer cancelAlloc()
-	ctx, cancelTimeout := context.WithTimeout(allocCtx, 90*time.Second)
-	defer cancelTimeout()
-	alice, cancelAlice := chromedp.NewContext(ctx)
-	defer cancelAlice()
-	if err := chromedp.Do(alice); err != nil { // starts the browser
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	bob, cancelBob := chromedp.NewContext(alice) // a second tab
-	defer cancelBob()
+	alice, bob := twoTabs(t, exe)
 
-	waitFor := func(tab context.Context, predicate string) error {
-		_, err := chromedp.Run(tab, chromedp.Poll[bool](predicate, chromedp.WithPollingTimeout(20*time.Second)))
-		return err
-	}
 	waitStatus := func(tab context.Context, want string) {
 		t.Helper()
-		err := waitFor(tab, `document.getElementById("status").textContent.startsWith(`+jsString(want)+`)`)
+		err := poll(tab, `document.getElementById("status").textContent.startsWith(`+jsString(want)+`)`)
 		if err != nil {
 			got, _ := chromedp.Run(tab, chromedp.Text(chromedp.ID("status")))
 			t.Fatalf("status %q, waiting for %q: %v", got, want, err)
@@ -92,7 +78,7 @@ func TestChatInChromium(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(bob, `document.getElementById("messages").textContent.includes(`+jsString("alice:"+hostile)+`)`); err != nil {
+	if err := poll(bob, `document.getElementById("messages").textContent.includes(`+jsString("alice:"+hostile)+`)`); err != nil {
 		text, _ := chromedp.Run(bob, chromedp.Text(chromedp.ID("messages")))
 		t.Fatalf("bob did not see alice's message: %v; messages: %q", err, text)
 	}
@@ -155,6 +141,29 @@ func browser(t *testing.T, exe string, extra ...chromedp.ExecAllocatorOption) (c
 		chromedp.WindowSize(900, 640),
 	)
 	return chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
+}
+
+// twoTabs starts Chromium (with browser's flags and extra ones) and opens
+// two tabs in it, all closed when the test ends (at most 90 s).
+func twoTabs(t *testing.T, exe string, extra ...chromedp.ExecAllocatorOption) (alice, bob context.Context) {
+	t.Helper()
+	allocCtx, cancelAlloc := browser(t, exe, extra...)
+	ctx, cancelTimeout := context.WithTimeout(allocCtx, 90*time.Second)
+	alice, cancelAlice := chromedp.NewContext(ctx)
+	t.Cleanup(func() { cancelAlice(); cancelTimeout(); cancelAlloc() })
+	if err := chromedp.Do(alice); err != nil { // starts the browser
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	bob, cancelBob := chromedp.NewContext(alice) // a second tab of that browser
+	t.Cleanup(cancelBob)
+	return alice, bob
+}
+
+// poll waits (20 s at most) until predicate, a JavaScript expression, is
+// true in tab.
+func poll(tab context.Context, predicate string) error {
+	_, err := chromedp.Run(tab, chromedp.Poll[bool](predicate, chromedp.WithPollingTimeout(20*time.Second)))
+	return err
 }
 
 func jsString(s string) string {

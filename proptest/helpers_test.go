@@ -4,49 +4,22 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/leanovate/gopter"
+	"github.com/wsfsm/wsfsm/internal/seeded"
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
-// newProperties returns gopter properties seeded from PROPTEST_SEED (or the
-// clock) with PROPTEST_N cases (default 1000). The seed is logged always and
-// repeated with the replay command when the test fails.
+// newProperties returns gopter properties seeded as everywhere
+// (internal/seeded) with 1000 cases by default.
 func newProperties(t *testing.T) *gopter.Properties {
-	t.Helper()
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("PROPTEST_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("PROPTEST_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	n := 1000
-	if s := os.Getenv("PROPTEST_N"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			t.Fatalf("PROPTEST_N=%q: want a positive number", s)
-		}
-		n = v
-	}
-	p := gopter.DefaultTestParametersWithSeed(seed)
-	p.MinSuccessfulTests = n
+	p := seeded.Parameters(t, "./proptest", 1000)
 	// The default size of lists drawn with gen.SliceOf (split plans,
 	// mutations, handshake fields). Byte strings, frame lists and texts
 	// choose their own sizes (sliceUpTo), far beyond it.
 	p.MaxSize = 24
-	t.Logf("seed %d, %d cases per property", seed, n)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("replay: PROPTEST_SEED=%d go test ./proptest -run '^%s$'", seed, t.Name())
-		}
-	})
 	return gopter.NewProperties(p)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -319,39 +320,58 @@ func (c *Conn) directTarget() []byte {
 	}
 	c.mu.Lock()
 	rem := c.s.DataRemaining()
+	last := rem > 0 && c.s.hdr.Fin
 	c.mu.Unlock()
 	step := c.opts.ReadBufferSize
 	if rem < int64(step) {
 		return nil
 	}
 	if cap(c.asm)-len(c.asm) < step {
-		c.asm = grow(c.asm, int(min(rem, int64(max(cap(c.asm), step)))))
+		size := ceilPow2(max(2*cap(c.asm), len(c.asm)+step))
+		if last {
+			// The message ends with this frame: a doubling past its end
+			// would reserve up to twice what it needs.
+			size = int(min(int64(size), int64(len(c.asm))+rem))
+		}
+		c.asm = withCap(c.asm, size)
 	}
 	n := min(int64(cap(c.asm)-len(c.asm)), rem)
 	return c.asm[len(c.asm) : len(c.asm)+int(n)]
 }
 
 // grow returns b with room for n more bytes, at least doubling its
-// capacity, so that assembling a message from any number of pieces
-// allocates O(log size) times.
+// capacity to a power of two, so that assembling a message from any number
+// of pieces allocates O(log size) times, and a message of 2^k bytes fills
+// its last buffer exactly.
 func grow(b []byte, n int) []byte {
 	if cap(b)-len(b) >= n {
 		return b
 	}
-	nb := make([]byte, len(b), max(2*cap(b), len(b)+n))
+	return withCap(b, ceilPow2(max(2*cap(b), len(b)+n)))
+}
+
+// ceilPow2 is the least power of two ≥ n (n > 0).
+func ceilPow2(n int) int { return 1 << bits.Len(uint(n-1)) }
+
+// withCap returns b's bytes in a buffer of capacity size.
+func withCap(b []byte, size int) []byte {
+	nb := make([]byte, len(b), size)
 	copy(nb, b)
 	return nb
 }
 
 // appendPiece appends a message piece to asm; a piece read straight into
 // asm's spare capacity (directTarget) is already in place.
-func (c *Conn) appendPiece(p []byte) {
+func (c *Conn) appendPiece(p []byte, end bool) {
 	a := c.asm
-	if len(p) > 0 && cap(a) > len(a) && &a[:len(a)+1][len(a)] == &p[0] {
+	switch {
+	case len(p) > 0 && cap(a) > len(a) && &a[:len(a)+1][len(a)] == &p[0]:
 		c.asm = a[:len(a)+len(p)]
-		return
+	case end && cap(a)-len(a) < len(p):
+		c.asm = append(withCap(a, len(a)+len(p)), p...) // the last piece: no more room than it needs
+	default:
+		c.asm = append(grow(a, len(p)), p...)
 	}
-	c.asm = append(grow(a, len(p)), p...)
 }
 
 // failRead ends the read side with a protocol error: the Close the session
@@ -450,7 +470,7 @@ func (c *Conn) readMessage(dst []byte) (wsframe.Opcode, []byte, error) {
 		case EventPong:
 			c.notePong(ev.Data)
 		case EventData:
-			c.appendPiece(ev.Data)
+			c.appendPiece(ev.Data, ev.End)
 			if ev.End {
 				return ev.Opcode, c.asm, nil
 			}

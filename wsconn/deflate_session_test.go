@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/klauspost/compress/flate"
@@ -16,6 +13,7 @@ import (
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
 	"github.com/wsfsm/wsfsm/handshake"
+	"github.com/wsfsm/wsfsm/internal/seeded"
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
@@ -83,28 +81,8 @@ func receive(s *Session, wire []byte, sizes []int) ([]gotMessage, error) {
 }
 
 func deflateProps(t *testing.T) *gopter.Properties {
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("PROPTEST_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seed = v
-	}
-	p := gopter.DefaultTestParametersWithSeed(seed)
-	p.MinSuccessfulTests = 100
-	if s := os.Getenv("PROPTEST_N"); s != "" {
-		if v, err := strconv.Atoi(s); err == nil && v > 0 {
-			p.MinSuccessfulTests = v
-		}
-	}
+	p := seeded.Parameters(t, "./wsconn", 100)
 	p.MaxSize = 20
-	t.Logf("seed %d", seed)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("replay: PROPTEST_SEED=%d go test ./wsconn -run '^%s$'", seed, t.Name())
-		}
-	})
 	return gopter.NewProperties(p)
 }
 

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
 	"github.com/wsfsm/wsfsm/handshake"
+	"github.com/wsfsm/wsfsm/internal/seeded"
 	"github.com/wsfsm/wsfsm/server"
 	"github.com/wsfsm/wsfsm/wsconn"
 	"github.com/wsfsm/wsfsm/wsframe"
@@ -44,27 +43,8 @@ func (r *recorder) bytes() []byte {
 	return append([]byte(nil), r.b.Bytes()...)
 }
 
-// seededProperties: gopter parameters from PROPTEST_SEED (else the clock),
-// the seed logged, and the replay command printed on failure.
 func seededProperties(t *testing.T, n int) *gopter.Properties {
-	t.Helper()
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("PROPTEST_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("PROPTEST_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	p := gopter.DefaultTestParametersWithSeed(seed)
-	p.MinSuccessfulTests = n
-	t.Logf("seed %d", seed)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("replay: PROPTEST_SEED=%d go test ./wsconn -run '^%s$'", seed, t.Name())
-		}
-	})
-	return gopter.NewProperties(p)
+	return gopter.NewProperties(seeded.Parameters(t, "./wsconn", n))
 }
 
 // On a server connection, writing a prepared message puts on the wire

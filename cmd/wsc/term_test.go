@@ -2,39 +2,20 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 	"unicode"
 
 	"github.com/leanovate/gopter"
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
+	"github.com/wsfsm/wsfsm/internal/seeded"
 )
 
-// newProperties: gopter properties seeded from PROPTEST_SEED (or the
-// clock), the seed logged and repeated in a replay command on failure.
 func newProperties(t *testing.T) *gopter.Properties {
-	t.Helper()
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("PROPTEST_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("PROPTEST_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	p := gopter.DefaultTestParametersWithSeed(seed)
-	p.MinSuccessfulTests = 300
+	p := seeded.Parameters(t, "./cmd/wsc", 300)
 	p.MaxSize = 40 // lines per text, runes per line: rows of 8 to 40 columns
-	t.Logf("seed %d", seed)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("replay: PROPTEST_SEED=%d go test ./cmd/wsc -run '^%s$'", seed, t.Name())
-		}
-	})
 	return gopter.NewProperties(p)
 }
 

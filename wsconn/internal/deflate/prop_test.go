@@ -6,48 +6,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/leanovate/gopter"
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
+	"github.com/wsfsm/wsfsm/internal/seeded"
 )
 
-// properties: seeded from PROPTEST_SEED (or the clock), PROPTEST_N cases
-// (default 100, 15 under the race detector: each case is many messages);
-// the seed is printed, and the replay command when a property fails.
+// properties: 100 cases (15 under the race detector), PROPTEST_SEED and
+// PROPTEST_N as everywhere (internal/seeded).
 func properties(t *testing.T) *gopter.Properties {
-	t.Helper()
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("PROPTEST_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("PROPTEST_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	p := gopter.DefaultTestParametersWithSeed(seed)
-	p.MinSuccessfulTests = 100
+	n := 100
 	if raceEnabled {
-		p.MinSuccessfulTests = 15
+		n = 15
 	}
-	if s := os.Getenv("PROPTEST_N"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			t.Fatalf("PROPTEST_N=%q: want a positive number", s)
-		}
-		p.MinSuccessfulTests = v
-	}
+	p := seeded.Parameters(t, "./wsconn/internal/deflate", n)
 	p.MaxSize = 24
-	t.Logf("seed %d, %d cases per property", seed, p.MinSuccessfulTests)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("replay: PROPTEST_SEED=%d go test ./wsconn/internal/deflate -run '^%s$'", seed, t.Name())
-		}
-	})
 	return gopter.NewProperties(p)
 }
 
