@@ -1,13 +1,25 @@
 // Command compare runs the peer comparison and writes RESULTS.md and one
-// SVG chart per metric: frame decoding (go test -bench in ./decode), and for
-// each library's echo server (./servers/*, each in its own process, started
-// and stopped by this program) round-trip rate and latency, streaming
-// throughput and memory per idle connection, measured by ./cmd/load. The
-// libraries are interleaved in every round (the order rotates), and each
-// figure is the median of the rounds. Loopback only.
+// SVG chart per row:
 //
-//	go -C bench run ./cmd/compare          # 5 rounds, under 10 minutes
-//	go -C bench run ./cmd/compare -quick   # 1 round, under 2 minutes
+//   - frame decoding, every decoder reading through the same copying
+//     reader (./decode), and wsframe in place on its own;
+//   - the memory bound: memmove of written memory, masking in place;
+//   - per library's echo server (./servers/*, each in its own process):
+//     round trips at 1 and 50 connections, streaming 64 KiB and 1 MiB
+//     messages, with the server's CPU time per message and per MB, and
+//     memory per idle connection at two counts (./cmd/load);
+//   - assembling a 4 MiB fragmented message, wsfsm against gorilla
+//     (./fragments).
+//
+// Where taskset and two CPUs are available, servers and benchmarks run on
+// CPU 1 and the load generator on CPU 0. Every run reports how much of the
+// pinned CPUs other work took (or, for benchmarks, how long they waited
+// for a CPU); a run where that passed a quarter is starved: it is shown,
+// marked, and left out of the median. The libraries are interleaved in
+// every round, the order rotating. Loopback only.
+//
+//	go -C bench run ./cmd/compare          # 5 rounds, about 10 minutes (12 on a starved machine)
+//	go -C bench run ./cmd/compare -quick   # 1 short round, about 2 minutes
 package main
 
 import (
@@ -15,7 +27,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"html"
 	"log"
 	"math"
 	"net"
@@ -24,139 +35,133 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
-var libs = []string{"wsfsm", "gorilla", "coder", "gobwas", "gws", "nbio"}
+// servers are the echo servers, each a directory of ./servers.
+var servers = []string{"wsfsm", "wsfsm-http", "gorilla", "coder", "gobwas", "gobwas-wsutil", "gws", "nbio"}
 
-// metric is one row of the table.
-type metric struct {
-	key, title, unit string
-	higherBetter     bool
+// peers are the modules compared against, named with their versions in
+// the report.
+var peers = []string{"github.com/gorilla/websocket", "github.com/coder/websocket", "github.com/gobwas/ws", "github.com/lxzan/gws", "github.com/lesismal/nbio"}
+
+// starvedAbove: a run in which other work took more than this part of a
+// pinned CPU (or a benchmark waited this part of the time it wanted a
+// CPU) is starved.
+const starvedAbove = 0.25
+
+// The CPUs servers and benchmarks, and the load generator, are pinned to.
+const serverCPU, loadCPU = 1, 0
+
+// sample is one round's value of one cell.
+type sample struct {
+	V      float64
+	Others float64 // the part of a CPU other work took (NaN: not known)
+	Run    string  // which run it came from, for the report
 }
 
-var metrics = append(decodeMetrics(), []metric{
-	{"rtt1", "echo 128 B, 1 connection", "msg/s", true},
-	{"rtt1p99", "echo 128 B, 1 connection, p99 latency", "µs", false},
-	{"rtt50", "echo 128 B, 50 connections", "msg/s", true},
-	{"rtt50p99", "echo 128 B, 50 connections, p99 latency", "µs", false},
-	{"stream64k", "stream 64 KiB messages", "MB/s", true},
-	{"stream1m", "stream 1 MiB messages", "MB/s", true},
-	{"idle", "server memory per idle connection", "KiB", false},
-}...)
+func (s sample) starved() bool { return s.Others > starvedAbove }
 
-// decodeMetrics are the rows of the decoding benchmarks, one per frame size
-// and way of feeding the stream, keyed by the names the benchmarks use.
-func decodeMetrics() []metric {
-	modes := []struct{ name, words string }{{"whole", "in one buffer"}, {"4KiB", "in 4 KiB chunks"}}
-	var out []metric
-	for _, size := range []string{"16B", "125B", "1KiB", "64KiB", "1MiB"} {
-		for _, mode := range modes {
-			out = append(out, metric{"decode" + size + mode.name, "decode " + size + " frames " + mode.words, "ns/frame", false})
-		}
+// results: metric key → column → one sample per round.
+type results map[string]map[string][]sample
+
+func (r results) add(key, col string, s sample) {
+	if r[key] == nil {
+		r[key] = map[string][]sample{}
 	}
-	return out
+	r[key][col] = append(r[key][col], s)
 }
 
-type loadResult struct {
-	MsgsPerS float64 `json:"msgs_per_s"`
-	MBPerS   float64 `json:"mb_per_s"`
-	P99us    float64 `json:"p99_us"`
-	KiBConn  float64 `json:"kib_per_conn"`
+// config is how a run was made, for the report.
+type config struct {
+	cmdline                string
+	rounds, idleRounds     int
+	dur, warmup, benchtime string
+	idleConns              string
+	pinned                 bool
+	took                   time.Duration
+	versions               string
 }
 
 func main() {
-	quick := flag.Bool("quick", false, "one short round (under 2 minutes)")
-	rounds := flag.Int("rounds", 5, "rounds (at least 3 for the published table)")
+	quick := flag.Bool("quick", false, "one short round (about 2 minutes)")
+	rounds := flag.Int("rounds", 5, "rounds")
+	idleRounds := flag.Int("idle-rounds", 2, "rounds that also measure idle memory (it hardly varies and takes long)")
 	out := flag.String("out", "RESULTS.md", "where to write the results")
 	charts := flag.String("charts", "charts", "directory for the SVG charts")
 	flag.Parse()
-	dur, idleConns, benchtime := "3s", 2000, "300ms"
+	c := config{rounds: *rounds, idleRounds: *idleRounds, dur: "1200ms", warmup: "400ms", benchtime: "200ms", idleConns: "2000,19000"}
 	if *quick {
-		*rounds, dur, idleConns, benchtime = 1, "1s", 500, "100ms"
+		c.rounds, c.idleRounds, c.dur, c.warmup, c.benchtime, c.idleConns = 1, 1, "700ms", "300ms", "60ms", "500,2000"
+	}
+	c.idleRounds = min(c.idleRounds, c.rounds)
+	c.cmdline = "go -C bench run ./cmd/compare"
+	if *quick {
+		c.cmdline += " -quick"
+	} else {
+		if *rounds != 5 {
+			c.cmdline += fmt.Sprintf(" -rounds %d", *rounds)
+		}
+		if *idleRounds != 2 {
+			c.cmdline += fmt.Sprintf(" -idle-rounds %d", *idleRounds)
+		}
 	}
 	raiseFileLimit()
+	_, err := exec.LookPath("taskset")
+	c.pinned = err == nil && runtime.NumCPU() >= 2
 	start := time.Now()
 	bin, err := os.MkdirTemp("", "wsfsm-compare")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(bin)
-	for _, l := range append([]string{"load"}, libs...) {
-		pkg := "./servers/" + l
-		if l == "load" {
-			pkg = "./cmd/load"
-		}
-		run("go", "build", "-o", filepath.Join(bin, l), pkg)
+	run("go", "build", "-o", filepath.Join(bin, "load"), "./cmd/load")
+	for _, s := range servers {
+		run("go", "build", "-o", filepath.Join(bin, s), "./servers/"+s)
 	}
-
-	values := map[string]map[string][]float64{} // metric → lib → per-round values
-	add := func(m, lib string, v float64) {
-		if values[m] == nil {
-			values[m] = map[string][]float64{}
-		}
-		values[m][lib] = append(values[m][lib], v)
+	for _, t := range []string{"decode", "fragments"} {
+		run("go", "test", "-c", "-o", filepath.Join(bin, t+".test"), "./"+t)
 	}
+	c.versions = versions()
 
-	log.Printf("decoding benchmarks (%d rounds)", *rounds)
-	decode(add, *rounds, benchtime)
-
+	res := results{}
 	port := 19300
-	for r := 0; r < *rounds; r++ {
-		order := append(libs[r%len(libs):], libs[:r%len(libs)]...)
+	for r := 0; r < c.rounds; r++ {
+		log.Printf("round %d/%d: decoding and fragment benchmarks", r+1, c.rounds)
+		for _, t := range []string{"decode", "fragments"} {
+			benchmarks(res, filepath.Join(bin, t+".test"), c)
+		}
+		order := append(servers[r%len(servers):], servers[:r%len(servers)]...)
+		idleRound := idleRoundAt(r, c.rounds, c.idleRounds)
 		for _, lib := range order {
 			port++
-			addr := fmt.Sprintf("127.0.0.1:%d", port)
-			log.Printf("round %d/%d: %s on %s", r+1, *rounds, lib, addr)
-			srv := startServer(filepath.Join(bin, lib), addr)
-			load := func(args ...string) loadResult {
-				cmd := exec.Command(filepath.Join(bin, "load"), append([]string{"-addr", addr, "-json"}, args...)...)
-				cmd.Stderr = os.Stderr
-				b, err := cmd.Output()
-				if err != nil {
-					log.Printf("%s %v: %v", lib, args, err)
-					return loadResult{MsgsPerS: math.NaN(), MBPerS: math.NaN(), P99us: math.NaN(), KiBConn: math.NaN()}
-				}
-				var res loadResult
-				json.Unmarshal(b, &res)
-				return res
-			}
-			res := load("-mode", "rtt", "-conns", "1", "-size", "128", "-duration", dur)
-			add("rtt1", lib, res.MsgsPerS)
-			add("rtt1p99", lib, res.P99us)
-			res = load("-mode", "rtt", "-conns", "50", "-size", "128", "-duration", dur)
-			add("rtt50", lib, res.MsgsPerS)
-			add("rtt50p99", lib, res.P99us)
-			add("stream64k", lib, load("-mode", "stream", "-size", "65536", "-duration", dur).MBPerS)
-			add("stream1m", lib, load("-mode", "stream", "-size", "1048576", "-duration", dur).MBPerS)
-			stopServer(srv)
-			// Memory per idle connection is measured on a fresh process:
-			// one that ran the load above keeps the freed memory resident,
-			// and new connections would reuse it without raising RSS.
-			srv = startServer(filepath.Join(bin, lib), addr)
-			add("idle", lib, load("-mode", "idle", "-conns", strconv.Itoa(idleConns), "-pid", strconv.Itoa(srv.Process.Pid)).KiBConn)
-			stopServer(srv)
+			log.Printf("round %d/%d: %s", r+1, c.rounds, lib)
+			echo(res, bin, lib, fmt.Sprintf("127.0.0.1:%d", port), c, idleRound)
 		}
 	}
-
-	cmdline := "go -C bench run ./cmd/compare"
-	if *quick {
-		cmdline += " -quick"
-	} else if *rounds != 5 {
-		cmdline += fmt.Sprintf(" -rounds %d", *rounds)
-	}
+	c.took = time.Since(start)
 	if err := os.MkdirAll(*charts, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	report := writeReport(values, *rounds, cmdline, dur, idleConns, time.Since(start), *charts)
+	report := writeReport(res, c, *charts)
 	if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Print(report)
+}
+
+// idleRoundAt reports whether round r (of n) measures idle memory: k of
+// them, spread out (the first and the last but one of five for k=2).
+func idleRoundAt(r, n, k int) bool {
+	for i := 0; i < k; i++ {
+		if r == i*n/k {
+			return true
+		}
+	}
+	return false
 }
 
 func run(name string, args ...string) {
@@ -167,10 +172,127 @@ func run(name string, args ...string) {
 	}
 }
 
+// pin prefixes a command with taskset when pinning.
+func pin(c config, cpu int, path string, args ...string) *exec.Cmd {
+	if !c.pinned {
+		return exec.Command(path, args...)
+	}
+	return exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu), path}, args...)...)
+}
+
+func versions() string {
+	out, err := exec.Command("go", append([]string{"list", "-m", "-f", "{{.Path}} {{.Version}}"}, peers...)...).Output()
+	if err != nil {
+		log.Fatalf("go list -m: %v", err)
+	}
+	var vs []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			vs = append(vs, fmt.Sprintf("%s %s", f[0], f[1]))
+		}
+	}
+	return strings.Join(vs, ", ")
+}
+
+// loadResult is what ./cmd/load prints with -json.
+type loadResult struct {
+	MsgsPerS        float64 `json:"msgs_per_s"`
+	MBPerS          float64 `json:"mb_per_s"`
+	P99us           float64 `json:"p99_us"`
+	ServerCPUPerMsg float64 `json:"server_cpu_us_per_msg"`
+	ServerCPUPerMB  float64 `json:"server_cpu_ms_per_mb"`
+	ServerShare     float64 `json:"server_share"`
+	ServerBusy      float64 `json:"server_busy"`
+	ServerCPUOthers float64 `json:"server_cpu_others"`
+	LoadCPUOthers   float64 `json:"load_cpu_others"`
+	Idle            []struct {
+		Conns   int     `json:"conns"`
+		KiBConn float64 `json:"kib_per_conn"`
+	} `json:"idle"`
+}
+
+// others is how much of the run's CPUs other work took: the larger of
+// the server's and the load generator's pinned CPU; unpinned, the part of
+// the time the server wanted a CPU that it waited.
+func (r loadResult) others() float64 {
+	if r.ServerCPUOthers >= 0 && r.LoadCPUOthers >= 0 {
+		return math.Max(r.ServerCPUOthers, r.LoadCPUOthers)
+	}
+	if r.ServerShare > 0 {
+		return 1 - r.ServerShare
+	}
+	return math.NaN()
+}
+
+// echo measures one library's server in one round: each load on one
+// process, then idle memory on a fresh one.
+func echo(res results, bin, lib, addr string, c config, idleRound bool) {
+	srv := startServer(c, filepath.Join(bin, lib), addr)
+	nan := loadResult{MsgsPerS: math.NaN(), MBPerS: math.NaN(), P99us: math.NaN(), ServerCPUPerMsg: math.NaN(), ServerCPUPerMB: math.NaN(), ServerCPUOthers: -1, LoadCPUOthers: -1}
+	load := func(args ...string) loadResult {
+		args = append([]string{"-addr", addr, "-json", "-pid", strconv.Itoa(srv.Process.Pid)}, args...)
+		if c.pinned {
+			args = append(args, "-server-cpu", strconv.Itoa(serverCPU), "-load-cpu", strconv.Itoa(loadCPU))
+		}
+		cmd := pin(c, loadCPU, filepath.Join(bin, "load"), args...)
+		cmd.Stderr = os.Stderr
+		b, err := cmd.Output()
+		if err != nil {
+			log.Printf("%s %v: %v", lib, args, err)
+			return nan
+		}
+		r := nan
+		if err := json.Unmarshal(b, &r); err != nil {
+			log.Printf("%s %v: %v", lib, args, err)
+			return nan
+		}
+		return r
+	}
+	timing := []string{"-duration", c.dur, "-warmup", c.warmup}
+	for _, l := range []struct {
+		key  string
+		args []string
+	}{
+		{"rtt1", []string{"-mode", "rtt", "-conns", "1", "-size", "128"}},
+		{"rtt50", []string{"-mode", "rtt", "-conns", "50", "-size", "128"}},
+		{"stream64k", []string{"-mode", "stream", "-size", "65536"}},
+		{"stream1m", []string{"-mode", "stream", "-size", "1048576"}},
+	} {
+		r := load(append(l.args, timing...)...)
+		s := func(v float64) sample { return sample{V: v, Others: r.others(), Run: l.key} }
+		res.add("busy"+l.key, lib, s(r.ServerBusy))
+		if strings.HasPrefix(l.key, "rtt") {
+			res.add(l.key, lib, s(r.MsgsPerS))
+			res.add(l.key+"p99", lib, s(r.P99us))
+			res.add(l.key+"cpu", lib, s(r.ServerCPUPerMsg))
+		} else {
+			res.add(l.key, lib, s(r.MBPerS))
+			res.add(l.key+"cpu", lib, s(r.ServerCPUPerMB))
+		}
+	}
+	stopServer(srv)
+	if !idleRound {
+		return
+	}
+	// Memory per idle connection is measured on a fresh process: one that
+	// ran the load above keeps the freed memory resident, and new
+	// connections would reuse it without raising RSS.
+	srv = startServer(c, filepath.Join(bin, lib), addr)
+	r := load("-mode", "idle", "-conns", c.idleConns)
+	for i, n := range strings.Split(c.idleConns, ",") {
+		v := math.NaN()
+		if i < len(r.Idle) {
+			v = r.Idle[i].KiBConn
+		}
+		res.add("idle"+strconv.Itoa(i), lib, sample{V: v, Others: math.NaN(), Run: "idle " + n})
+	}
+	stopServer(srv)
+}
+
 // startServer starts an echo server binary on addr and waits until it
 // listens.
-func startServer(path, addr string) *exec.Cmd {
-	srv := exec.Command(path, "-addr", addr)
+func startServer(c config, path, addr string) *exec.Cmd {
+	srv := pin(c, serverCPU, path, "-addr", addr)
 	if err := srv.Start(); err != nil {
 		log.Fatal(err)
 	}
@@ -194,188 +316,80 @@ func waitListening(addr string) {
 	log.Fatalf("nothing listens on %s", addr)
 }
 
-var benchLine = regexp.MustCompile(`^BenchmarkDecode/(\w+)/(\w+)/(\w+)-\d+\s+\d+\s+([\d.]+) ns/op`)
-
-// decode runs the frame-decoding benchmarks, one count per round.
-func decode(add func(m, lib string, v float64), rounds int, benchtime string) {
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "Decode", "-benchtime", benchtime, "-count", strconv.Itoa(rounds), "./decode")
+// benchmarks runs a test binary's benchmarks once (one round) and adds
+// what they report.
+func benchmarks(res results, testBin string, c config) {
+	cmd := pin(c, serverCPU, testBin, "-test.run", "^$", "-test.bench", ".", "-test.benchtime", c.benchtime)
 	cmd.Stderr = os.Stderr
 	b, err := cmd.Output()
 	if err != nil {
-		log.Fatalf("decode benchmarks: %v\n%s", err, b)
+		log.Fatalf("%s: %v\n%s", testBin, err, b)
 	}
-	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	parseBenchmarks(res, string(b))
+}
+
+var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+
+// parseBenchmarks reads go test -bench output: BenchmarkGroup/column/...
+// lines become samples of the rows benchRows maps them to.
+func parseBenchmarks(res results, out string) {
+	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
-		if m := benchLine.FindStringSubmatch(sc.Text()); m != nil {
-			v, _ := strconv.ParseFloat(m[4], 64)
-			add("decode"+m[2]+m[3], m[1], v)
-		}
-	}
-}
-
-func median(vs []float64) float64 {
-	var ok []float64
-	for _, v := range vs {
-		if !math.IsNaN(v) {
-			ok = append(ok, v)
-		}
-	}
-	if len(ok) == 0 {
-		return math.NaN()
-	}
-	slices.Sort(ok)
-	if len(ok)%2 == 1 {
-		return ok[len(ok)/2]
-	}
-	return (ok[len(ok)/2-1] + ok[len(ok)/2]) / 2
-}
-
-func machine() string {
-	model := runtime.GOARCH
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, "model name") {
-				model = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
-				break
-			}
-		}
-	}
-	goVersion, _ := exec.Command("go", "version").Output()
-	return fmt.Sprintf("%s, %d cores, %s; load generator on the same machine", model, runtime.NumCPU(), strings.TrimSpace(string(goVersion)))
-}
-
-func format(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "n/a"
-	case v >= 1000:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case v >= 100:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	}
-	return strconv.FormatFloat(v, 'f', 2, 64)
-}
-
-// tableHead writes the head of a Markdown table: the given columns, then
-// one per library.
-func tableHead(b *strings.Builder, columns ...string) {
-	cols := append(columns, libs...)
-	b.WriteString("| " + strings.Join(cols, " | ") + " |\n|")
-	b.WriteString(strings.Repeat("---|", len(cols)) + "\n")
-}
-
-func writeReport(values map[string]map[string][]float64, rounds int, cmdline, dur string, idleConns int, took time.Duration, charts string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# wsfsm against its peers\n\nMachine: %s.  \n", machine())
-	fmt.Fprintf(&b, "Command: `%s` (%d round(s), libraries interleaved, order rotating; each load run %s; %d idle connections); took %s on %s.\n\n",
-		cmdline, rounds, dur, idleConns, took.Round(time.Second), time.Now().UTC().Format("2006-01-02"))
-	b.WriteString("Each cell is the median over the rounds, then the ratio to the best library on that row ")
-	b.WriteString("(1.00 is the best; for rates higher is better, for times and memory lower is better, so the ratio is value/best either way and reads as \"how far from the best\").\n\n")
-	tableHead(&b, "metric", "unit")
-	for _, m := range metrics {
-		med := map[string]float64{}
-		best := math.NaN()
-		for _, l := range libs {
-			v := math.NaN()
-			if vs, ok := values[m.key][l]; ok {
-				v = median(vs)
-			}
-			med[l] = v
-			if math.IsNaN(v) {
-				continue
-			}
-			if math.IsNaN(best) || (m.higherBetter && v > best) || (!m.higherBetter && v < best) {
-				best = v
-			}
-		}
-		dir := "lower is better"
-		if m.higherBetter {
-			dir = "higher is better"
-		}
-		fmt.Fprintf(&b, "| [%s](charts/%s.svg) | %s, %s |", m.title, m.key, m.unit, dir)
-		for _, l := range libs {
-			v := med[l]
-			if math.IsNaN(v) {
-				b.WriteString(" — |")
-				continue
-			}
-			ratio := v / best
-			if m.higherBetter {
-				ratio = best / v
-			}
-			cell := fmt.Sprintf("%s (%.2f)", format(v), ratio)
-			if ratio == 1 {
-				cell = "**" + cell + "**"
-			}
-			fmt.Fprintf(&b, " %s |", cell)
-		}
-		b.WriteString("\n")
-		writeChart(filepath.Join(charts, m.key+".svg"), m, med)
-	}
-	b.WriteString("\nDecoding: only gobwas/ws, among the peers, has a public frame-level reader (`ws.ReadHeader` + `ws.Cipher`); ")
-	b.WriteString("wsframe unmasks in place and hands out slices of the input, gobwas reads the payload into the caller's buffer. ")
-	b.WriteString("Echo servers: `bench/servers/*`, each written as its library's examples do it, no compression, 16 MiB read limit. ")
-	b.WriteString("Load: `bench/cmd/load`, raw masked frames on `net.Conn`, the same for every server.\n")
-	// The spread says how much of a difference the noise of this machine
-	// can explain.
-	b.WriteString("\n## Every round\n\nThe value of each round, in the order run, per row and library: a ratio is only worth what the spread of its two values leaves of it.\n\n")
-	tableHead(&b, "metric")
-	for _, m := range metrics {
-		fmt.Fprintf(&b, "| %s |", m.title)
-		for _, l := range libs {
-			var vs []string
-			for _, v := range values[m.key][l] {
-				vs = append(vs, format(v))
-			}
-			if len(vs) == 0 {
-				vs = []string{"—"}
-			}
-			fmt.Fprintf(&b, " %s |", strings.Join(vs, " · "))
-		}
-		b.WriteString("\n")
-	}
-	return b.String()
-}
-
-// writeChart draws a horizontal bar chart of one metric, wsfsm highlighted.
-func writeChart(path string, m metric, med map[string]float64) {
-	const width, left, barH, gap, top = 640, 90, 22, 8, 44
-	maxV := 0.0
-	for _, v := range med {
-		if !math.IsNaN(v) {
-			maxV = math.Max(maxV, v)
-		}
-	}
-	height := top + len(libs)*(barH+gap) + 10
-	var s strings.Builder
-	fmt.Fprintf(&s, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="Helvetica, Arial, sans-serif" font-size="13">`+"\n", width, height)
-	fmt.Fprintf(&s, `<rect width="100%%" height="100%%" fill="#fff"/>`+"\n")
-	dir := "lower is better"
-	if m.higherBetter {
-		dir = "higher is better"
-	}
-	fmt.Fprintf(&s, `<text x="10" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", html.EscapeString(m.title))
-	fmt.Fprintf(&s, `<text x="10" y="38" fill="#666">%s, %s (median)</text>`+"\n", html.EscapeString(m.unit), dir)
-	for i, l := range libs {
-		y := top + i*(barH+gap)
-		v := med[l]
-		fmt.Fprintf(&s, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+barH-6, l)
-		if math.IsNaN(v) || maxV == 0 {
-			fmt.Fprintf(&s, `<text x="%d" y="%d" fill="#999">n/a</text>`+"\n", left+4, y+barH-6)
+		m := benchLine.FindStringSubmatch(sc.Text())
+		if m == nil {
 			continue
 		}
-		w := int(float64(width-left-110) * v / maxV)
-		color := "#8fa3c9"
-		if l == "wsfsm" {
-			color = "#2f5fd0"
+		name := strings.Split(m[1], "/")
+		if len(name) < 3 {
+			continue
 		}
-		fmt.Fprintf(&s, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/>`+"\n", left, y, max(w, 1), barH, color)
-		fmt.Fprintf(&s, `<text x="%d" y="%d">%s</text>`+"\n", left+max(w, 1)+6, y+barH-6, format(v))
+		f := strings.Fields(m[2])
+		units := map[string]float64{}
+		for i := 0; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				units[f[i+1]] = v
+			}
+		}
+		others := math.NaN()
+		if w, ok := units["waited-%"]; ok {
+			others = w / 100
+		}
+		col := name[1]
+		for key, v := range benchRows(name, units) {
+			res.add(key, col, sample{V: v, Others: others, Run: "bench"})
+		}
 	}
-	s.WriteString("</svg>\n")
-	if err := os.WriteFile(path, []byte(s.String()), 0o644); err != nil {
-		log.Fatal(err)
+}
+
+// benchRows maps one benchmark's figures to the rows they belong to.
+func benchRows(name []string, u map[string]float64) map[string]float64 {
+	// CPU time per op where the benchmark reported it (procstat.Watch):
+	// waiting for a CPU inflates ns/op, not the CPU time.
+	cpu, ok := u["cpu-ns/op"]
+	if !ok {
+		cpu = u["ns/op"]
 	}
+	switch name[0] {
+	case "Decode": // Decode/lib/size/readN
+		return map[string]float64{"decode" + name[2] + name[3]: cpu}
+	case "InPlace": // InPlace/wsfsm/size/inplace
+		return map[string]float64{"inplace" + name[2]: cpu}
+	case "Memory": // Memory/lib/1MiB/memory
+		key := "mask"
+		if name[1] == "memmove" {
+			key = "memmove"
+		}
+		return map[string]float64{key: (1 << 20) / cpu}
+	case "Assemble": // Assemble/lib/fragment
+		return map[string]float64{
+			"frag" + name[2]:           u["ns/op"] / 1e6,
+			"frag" + name[2] + "cpu":   cpu / 1e6,
+			"frag" + name[2] + "alloc": u["allocs/op"],
+			"frag" + name[2] + "bytes": u["B/op"] / (1 << 20),
+			"frag" + name[2] + "gc":    u["gc/op"],
+		}
+	}
+	return nil
 }
 
 func raiseFileLimit() {

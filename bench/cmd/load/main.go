@@ -5,12 +5,21 @@
 //
 //	rtt:    C connections each ping-pong S-byte binary messages for D:
 //	        messages/s and p50/p99/p99.9 round-trip latency.
-//	stream: one connection sends back-to-back S-byte messages and reads the
-//	        echoes concurrently for D: MB/s echoed.
-//	idle:   C connections opened and held (one message each, so that every
-//	        server has set the connection up fully): the server's resident
-//	        memory per connection, from /proc/PID/status. Source addresses
-//	        rotate over 127.0.0.1-127.0.0.8 so that ports do not run short.
+//	stream: one connection sends S-byte messages and reads the echoes
+//	        concurrently for D, at most W messages in flight (a message
+//	        leaves once the echo of the one W before it is back): MB/s echoed.
+//	idle:   connections opened and held (one message each, so that every
+//	        server has set the connection up fully), the server's resident
+//	        memory per connection (from /proc/PID/status) measured at each
+//	        count of -conns (e.g. 2000,19000). Source addresses rotate over
+//	        127.0.0.1-127.0.0.8 so that ports do not run short.
+//
+// rtt and stream run for a warm-up (-warmup) before the measured window.
+// Given the server's process (-pid), they also report what the scheduler
+// says about the window (/proc/PID/task/*/schedstat): the CPU time the
+// server used per message and per MB, and the part of the time it wanted a
+// CPU that it got (its share; the same for this load generator), so that a
+// starved run can be told from a slow server.
 //
 //	go run ./cmd/load -addr 127.0.0.1:9001 -mode rtt -conns 50 -size 128 -duration 10s
 package main
@@ -22,16 +31,17 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/wsfsm/wsfsm/bench/internal/procstat"
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
@@ -46,19 +56,48 @@ type result struct {
 	P50us    float64 `json:"p50_us"`
 	P99us    float64 `json:"p99_us"`
 	P999us   float64 `json:"p999_us"`
-	KiBConn  float64 `json:"kib_per_conn"`
+	// The measured window as the scheduler saw it (with -pid).
+	ServerCPUus    float64 `json:"server_cpu_us,omitempty"`         // server CPU time
+	ServerCPUPerMs float64 `json:"server_cpu_us_per_msg,omitempty"` // µs of server CPU per message
+	ServerCPUPerMB float64 `json:"server_cpu_ms_per_mb,omitempty"`  // ms of server CPU per MB echoed
+	ServerShare    float64 `json:"server_share,omitempty"`          // CPU got / CPU wanted
+	ServerBusy     float64 `json:"server_busy,omitempty"`           // CPU time / wall time
+	LoadShare      float64 `json:"load_share,omitempty"`            // the same for this process
+	// With -server-cpu/-load-cpu (both pinned): the part of each pinned
+	// CPU's time that other work took in the window (-1: not pinned).
+	ServerCPUOthers float64 `json:"server_cpu_others"`
+	LoadCPUOthers   float64 `json:"load_cpu_others"`
+	// idle: memory per connection at each count.
+	Idle []idleAt `json:"idle,omitempty"`
+}
+
+type idleAt struct {
+	Conns   int     `json:"conns"`
+	KiBConn float64 `json:"kib_per_conn"`
 }
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "server address (loopback)")
 	path := flag.String("path", "/", "request path")
-	mode := flag.String("mode", "rtt", "rtt or stream")
-	conns := flag.Int("conns", 1, "connections (rtt)")
+	mode := flag.String("mode", "rtt", "rtt, stream or idle")
+	connList := flag.String("conns", "1", "connections (rtt); for idle, the counts at which to measure, e.g. 2000,19000")
 	size := flag.Int("size", 128, "message size in bytes")
-	dur := flag.Duration("duration", 5*time.Second, "how long to run (at most 5m)")
+	dur := flag.Duration("duration", 5*time.Second, "how long to measure (at most 5m)")
+	warmup := flag.Duration("warmup", 500*time.Millisecond, "traffic before the measured window")
+	inFlight := flag.Int("window", 8, "stream: messages in flight at most")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
-	pid := flag.Int("pid", 0, "server process (idle mode)")
+	pid := flag.Int("pid", 0, "server process: its memory (idle, required) and CPU (rtt, stream)")
+	serverCPU := flag.Int("server-cpu", -1, "the CPU the server is pinned to, if it is: how much of it other work took")
+	loadCPU := flag.Int("load-cpu", -1, "the CPU this process is pinned to, if it is")
 	flag.Parse()
+	var counts []int
+	for _, f := range strings.Split(*connList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			log.Fatalf("load: -conns %q", *connList)
+		}
+		counts = append(counts, n)
+	}
 	if !strings.HasPrefix(*addr, "127.") && !strings.HasPrefix(*addr, "localhost") && !strings.HasPrefix(*addr, "[::1]") {
 		log.Fatal("load: loopback addresses only")
 	}
@@ -67,13 +106,14 @@ func main() {
 	}
 	var r result
 	var err error
+	w := &window{pid: *pid, warmup: *warmup, dur: *dur, serverCPU: *serverCPU, loadCPU: *loadCPU}
 	switch *mode {
 	case "rtt":
-		r, err = rtt(*addr, *path, *conns, *size, *dur)
+		r, err = rtt(*addr, *path, counts[0], *size, w)
 	case "stream":
-		r, err = stream(*addr, *path, *size, *dur)
+		r, err = stream(*addr, *path, *size, *inFlight, w)
 	case "idle":
-		r, err = idle(*addr, *path, *conns, *pid)
+		r, err = idle(*addr, *path, counts, *pid)
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -85,11 +125,94 @@ func main() {
 		return
 	}
 	if r.Mode == "idle" {
-		fmt.Printf("idle conns=%d: %.1f KiB of server memory per connection\n", r.Conns, r.KiBConn)
+		for _, i := range r.Idle {
+			fmt.Printf("idle conns=%d: %.2f KiB of server memory per connection\n", i.Conns, i.KiBConn)
+		}
 		return
 	}
 	fmt.Printf("%s conns=%d size=%d: %d messages in %.1fs = %.0f msg/s, %.1f MB/s; latency p50 %.0fµs p99 %.0fµs p99.9 %.0fµs\n",
 		r.Mode, r.Conns, r.Size, r.Messages, r.Seconds, r.MsgsPerS, r.MBPerS, r.P50us, r.P99us, r.P999us)
+	if r.ServerCPUus > 0 {
+		fmt.Printf("server CPU %.2f µs/msg, %.2f ms/MB; server busy %.0f%% of the window, got %.0f%% of the CPU it wanted; load generator got %.0f%%\n",
+			r.ServerCPUPerMs, r.ServerCPUPerMB, 100*r.ServerBusy, 100*r.ServerShare, 100*r.LoadShare)
+	}
+	if r.ServerCPUOthers >= 0 {
+		fmt.Printf("other work took %.0f%% of the server's CPU and %.0f%% of the load generator's\n", 100*r.ServerCPUOthers, 100*r.LoadCPUOthers)
+	}
+}
+
+// window is the measured part of a run: after the warm-up, for dur; it
+// samples the scheduler's account of the server and of this process at
+// both ends.
+type window struct {
+	pid         int
+	warmup, dur time.Duration
+	start, stop time.Time
+
+	serverCPU, loadCPU int // pinned CPUs, or -1
+
+	srv0, self0 procstat.Sample
+	srv, self   procstat.Times
+	cpus0, cpus procstat.CPUTimes
+}
+
+// begin is called when traffic starts: it sets the window's bounds.
+func (w *window) begin(now time.Time) {
+	w.start = now.Add(w.warmup)
+	w.stop = w.start.Add(w.dur)
+}
+
+// in reports whether a message that completed at t counts.
+func (w *window) in(t time.Time) bool { return !t.Before(w.start) && !t.After(w.stop) }
+
+// sample sleeps to the window's start, samples, sleeps to its end, and
+// samples again.
+func (w *window) sample() {
+	time.Sleep(time.Until(w.start))
+	if w.pid != 0 {
+		w.srv0, _ = procstat.Read(w.pid)
+	}
+	w.self0, _ = procstat.Read(0)
+	w.cpus0, _ = procstat.ReadCPUs()
+	time.Sleep(time.Until(w.stop))
+	w.cpus, _ = procstat.ReadCPUs()
+	if w.pid != 0 {
+		if s, err := procstat.Read(w.pid); err == nil && w.srv0 != nil {
+			w.srv = s.Since(w.srv0)
+		}
+	}
+	if s, err := procstat.Read(0); err == nil && w.self0 != nil {
+		w.self = s.Since(w.self0)
+	}
+}
+
+// fill completes r with the window's figures.
+func (w *window) fill(r *result) {
+	r.Seconds = w.dur.Seconds()
+	r.MsgsPerS = float64(r.Messages) / r.Seconds
+	r.MBPerS = float64(r.Messages) * float64(r.Size) / r.Seconds / 1e6
+	if w.srv.CPU > 0 && r.Messages > 0 {
+		us := float64(w.srv.CPU) / 1e3
+		r.ServerCPUus = us
+		r.ServerCPUPerMs = us / float64(r.Messages)
+		r.ServerCPUPerMB = us / 1e3 / (float64(r.Messages) * float64(r.Size) / 1e6)
+		r.ServerShare = w.srv.Share()
+		r.ServerBusy = float64(w.srv.CPU) / float64(w.dur)
+	}
+	if s := w.self.Share(); s == s {
+		r.LoadShare = s
+	}
+	r.ServerCPUOthers, r.LoadCPUOthers = -1, -1 // not pinned, or unknown
+	if w.serverCPU >= 0 && w.cpus != nil && w.cpus0 != nil {
+		if o := w.cpus.Others(w.cpus0, w.serverCPU, w.srv.CPU); o == o {
+			r.ServerCPUOthers = o
+		}
+	}
+	if w.loadCPU >= 0 && w.cpus != nil && w.cpus0 != nil {
+		if o := w.cpus.Others(w.cpus0, w.loadCPU, w.self.CPU); o == o {
+			r.LoadCPUOthers = o
+		}
+	}
 }
 
 // conn is a client connection speaking raw frames.
@@ -101,9 +224,11 @@ type conn struct {
 	rest   []byte // read but not parsed yet
 }
 
-func dial(addr, path string) (*conn, error) { return dialFrom(nil, addr, path) }
+func dial(addr, path string) (*conn, error) { return dialFrom(nil, addr, path, 64<<10) }
 
-func dialFrom(local net.Addr, addr, path string) (*conn, error) {
+// dialFrom connects from local (nil: any) and completes the handshake;
+// bufSize sizes the client's read buffers.
+func dialFrom(local net.Addr, addr, path string, bufSize int) (*conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: local}
 	nc, err := d.Dial("tcp", addr)
 	if err != nil {
@@ -113,7 +238,7 @@ func dialFrom(local net.Addr, addr, path string) (*conn, error) {
 	rand.Read(key[:])
 	fmt.Fprintf(nc, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
 		path, addr, base64.StdEncoding.EncodeToString(key[:]))
-	br := bufio.NewReaderSize(nc, 64<<10)
+	br := bufio.NewReaderSize(nc, bufSize)
 	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	status, err := br.ReadString('\n')
 	if err != nil || !strings.Contains(status, " 101 ") {
@@ -131,7 +256,7 @@ func dialFrom(local net.Addr, addr, path string) (*conn, error) {
 		}
 	}
 	nc.SetReadDeadline(time.Time{})
-	return &conn{nc: nc, br: br, parser: wsframe.NewParser(wsframe.Config{Role: wsframe.RoleClient, MaxPayload: 1 << 30}), buf: make([]byte, 64<<10)}, nil
+	return &conn{nc: nc, br: br, parser: wsframe.NewParser(wsframe.Config{Role: wsframe.RoleClient, MaxPayload: 1 << 30}), buf: make([]byte, bufSize)}, nil
 }
 
 // readMessage reads one whole message and returns its size; bytes after
@@ -171,7 +296,7 @@ func frame(size int) []byte {
 	return wsframe.AppendFrame(nil, wsframe.Header{Fin: true, Opcode: wsframe.OpBinary, Masked: true, Mask: [4]byte{1, 2, 3, 4}}, p)
 }
 
-func rtt(addr, path string, conns, size int, dur time.Duration) (result, error) {
+func rtt(addr, path string, conns, size int, w *window) (result, error) {
 	cs := make([]*conn, conns)
 	for i := range cs {
 		c, err := dial(addr, path)
@@ -185,16 +310,18 @@ func rtt(addr, path string, conns, size int, dur time.Duration) (result, error) 
 	var mu sync.Mutex
 	var all []time.Duration
 	var wg sync.WaitGroup
-	start := time.Now()
-	stop := start.Add(dur)
 	var firstErr error
+	w.begin(time.Now())
 	for _, c := range cs {
 		wg.Add(1)
 		go func(c *conn) {
 			defer wg.Done()
 			lat := make([]time.Duration, 0, 1<<16)
-			for time.Now().Before(stop) {
+			for {
 				t0 := time.Now()
+				if t0.After(w.stop) {
+					break
+				}
 				if _, err := c.nc.Write(msg); err != nil {
 					mu.Lock()
 					firstErr = err
@@ -208,18 +335,20 @@ func rtt(addr, path string, conns, size int, dur time.Duration) (result, error) 
 					mu.Unlock()
 					return
 				}
-				lat = append(lat, time.Since(t0))
+				if t1 := time.Now(); w.in(t1) && !t0.Before(w.start) {
+					lat = append(lat, t1.Sub(t0))
+				}
 			}
 			mu.Lock()
 			all = append(all, lat...)
 			mu.Unlock()
 		}(c)
 	}
+	w.sample()
 	wg.Wait()
 	if firstErr != nil {
 		return result{}, firstErr
 	}
-	elapsed := time.Since(start).Seconds()
 	slices.Sort(all)
 	pct := func(p float64) float64 {
 		if len(all) == 0 {
@@ -227,9 +356,9 @@ func rtt(addr, path string, conns, size int, dur time.Duration) (result, error) 
 		}
 		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Microseconds())
 	}
-	n := len(all)
-	return result{Mode: "rtt", Conns: conns, Size: size, Seconds: elapsed, Messages: n, MsgsPerS: float64(n) / elapsed,
-		MBPerS: float64(n*size) / elapsed / 1e6, P50us: pct(0.50), P99us: pct(0.99), P999us: pct(0.999)}, nil
+	r := result{Mode: "rtt", Conns: conns, Size: size, Messages: len(all), P50us: pct(0.50), P99us: pct(0.99), P999us: pct(0.999)}
+	w.fill(&r)
+	return r, nil
 }
 
 // rssKiB reads VmRSS of a process.
@@ -248,7 +377,10 @@ func rssKiB(pid int) (float64, error) {
 	return 0, fmt.Errorf("no VmRSS for %d", pid)
 }
 
-func idle(addr, path string, n, pid int) (result, error) {
+// idle opens connections up to each count in turn and measures the
+// server's resident memory per connection there: (RSS − RSS before the
+// first) / count.
+func idle(addr, path string, counts []int, pid int) (result, error) {
 	if pid == 0 {
 		return result{}, fmt.Errorf("idle needs -pid, the server's process id")
 	}
@@ -259,78 +391,135 @@ func idle(addr, path string, n, pid int) (result, error) {
 		return result{}, err
 	}
 	msg := frame(16)
-	cs := make([]*conn, 0, n)
+	var mu sync.Mutex
+	var cs []*conn
 	defer func() {
 		for _, c := range cs {
 			c.nc.Close()
 		}
 	}()
-	for i := 0; i < n; i++ {
-		local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%8))}
-		c, err := dialFrom(local, addr, path)
+	r := result{Mode: "idle"}
+	for _, n := range counts {
+		// Sixteen dialers at a time: the handshakes overlap, the count is
+		// exact.
+		next := make(chan int)
+		errs := make(chan error, 16)
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i%8))}
+					c, err := dialFrom(local, addr, path, 512)
+					if err == nil {
+						mu.Lock()
+						cs = append(cs, c)
+						mu.Unlock()
+						c.nc.Write(msg)
+						c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+						_, err = c.readMessage()
+						c.buf, c.rest, c.br = nil, nil, nil // the client's memory is not measured; keep it small anyway
+					}
+					if err != nil {
+						errs <- fmt.Errorf("connection %d: %w", i, err)
+						return
+					}
+				}
+			}()
+		}
+		var err error
+	feed:
+		for i := len(cs); i < n; i++ {
+			select {
+			case next <- i:
+			case err = <-errs:
+				break feed
+			}
+		}
+		close(next)
+		wg.Wait()
+		if err == nil && len(errs) > 0 {
+			err = <-errs
+		}
 		if err != nil {
-			return result{}, fmt.Errorf("connection %d: %w", i, err)
+			return result{}, err
 		}
-		cs = append(cs, c)
-		c.nc.Write(msg)
-		c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.readMessage(); err != nil {
-			return result{}, fmt.Errorf("connection %d: %w", i, err)
+		time.Sleep(500 * time.Millisecond) // let the server settle
+		after, err := rssKiB(pid)
+		if err != nil {
+			return result{}, err
 		}
-		c.buf, c.rest = nil, nil // the client's memory is not measured; keep it small anyway
+		r.Conns = n
+		r.Idle = append(r.Idle, idleAt{Conns: n, KiBConn: (after - before) / float64(n)})
 	}
-	time.Sleep(time.Second)
-	after, err := rssKiB(pid)
-	if err != nil {
-		return result{}, err
-	}
-	return result{Mode: "idle", Conns: n, KiBConn: (after - before) / float64(n)}, nil
+	return r, nil
 }
 
-func stream(addr, path string, size int, dur time.Duration) (result, error) {
+// stream sends messages with at most inFlight of them unanswered, and
+// counts the echoes that complete in the window.
+func stream(addr, path string, size, inFlight int, w *window) (result, error) {
 	c, err := dial(addr, path)
 	if err != nil {
 		return result{}, err
 	}
 	defer c.nc.Close()
 	msg := frame(size)
-	start := time.Now()
-	stop := start.Add(dur)
-	sent := 0
+	slots := make(chan struct{}, max(1, inFlight))
+	quit := make(chan struct{})
+	w.begin(time.Now())
 	done := make(chan error, 1)
 	go func() {
-		for time.Now().Before(stop) {
+		for time.Now().Before(w.stop) {
+			select {
+			case slots <- struct{}{}:
+			case <-quit:
+				done <- nil
+				return
+			}
 			if _, err := c.nc.Write(msg); err != nil {
 				done <- err
 				return
 			}
-			sent++
 		}
 		done <- nil
 	}()
+	sampled := make(chan struct{})
+	go func() { w.sample(); close(sampled) }()
 	received := 0
+	var readErr error
 	for {
 		c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 		n, err := c.readMessage()
 		if err != nil {
-			if err == io.EOF {
-				break
-			}
-			return result{}, err
+			readErr = err
+			break
 		}
-		if n == size {
+		t := time.Now()
+		if n == size && w.in(t) {
 			received++
 		}
-		if time.Now().After(stop) {
+		<-slots
+		if t.After(w.stop) {
 			break
 		}
 	}
-	if err := <-done; err != nil {
-		return result{}, err
+	// The writer may be blocked in Write (the server blocked writing to us
+	// now that we stopped reading): a deadline in the past releases it,
+	// and what fails after the window does not count.
+	close(quit)
+	c.nc.SetWriteDeadline(time.Now())
+	<-sampled
+	werr := <-done
+	if readErr != nil {
+		return result{}, readErr
 	}
-	elapsed := time.Since(start).Seconds()
-	return result{Mode: "stream", Conns: 1, Size: size, Seconds: elapsed, Messages: received,
-		MsgsPerS: float64(received) / elapsed, MBPerS: float64(received*size) / elapsed / 1e6}, nil
+	if werr != nil && time.Now().Before(w.stop) {
+		return result{}, werr
+	}
+	r := result{Mode: "stream", Conns: 1, Size: size, Messages: received}
+	w.fill(&r)
+	return r, nil
 }
 
 // raiseFileLimit lifts the soft limit on open files to the hard one.
