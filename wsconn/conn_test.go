@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,4 +286,88 @@ func TestKeepalive(t *testing.T) {
 	if err := live.WriteMessage(wsframe.OpText, []byte("still here")); err != nil {
 		t.Fatalf("the live client was dropped: %v", err)
 	}
+}
+
+// A refused handshake is a *HandshakeError with the server's status,
+// header and the start of its body, and still handshake.ErrStatus.
+func TestDialRefusalCarriesTheResponse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				nc.Read(make([]byte, 4096))
+				body := "sign in first\nsecond line\n"
+				fmt.Fprintf(nc, "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Length: %d\r\n\r\n", len(body))
+				time.Sleep(20 * time.Millisecond) // the body in a packet of its own
+				nc.Write([]byte(body))
+				time.Sleep(time.Second) // and the connection kept open
+			}()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = wsconn.Dial(ctx, "ws://"+ln.Addr().String()+"/", nil)
+	var he *wsconn.HandshakeError
+	if !errors.As(err, &he) || !errors.Is(err, handshake.ErrStatus) {
+		t.Fatalf("error %v (%T), want a *HandshakeError", err, err)
+	}
+	if he.Status != 401 || he.Header.Get("WWW-Authenticate") != "Bearer" || string(he.Body) != "sign in first\nsecond line\n" {
+		t.Errorf("status %d, header %q, body %q", he.Status, he.Header, he.Body)
+	}
+	if got := err.Error(); got != "wsconn: handshake refused: 401 Unauthorized: sign in first" {
+		t.Errorf("message %q", got)
+	}
+}
+
+// DialOptions.NetDial opens the connection: here one that counts the bytes
+// the client writes.
+func TestDialWithNetDial(t *testing.T) {
+	s := startServer(t, server.Options{})
+	var written atomic.Int64
+	dialed := 0
+	o := &wsconn.DialOptions{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dialed++
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{nc, &written}, nil
+	}}
+	c := dial(t, s.url, o)
+	if err := c.WriteMessage(wsframe.OpText, []byte("counted")); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := c.ReadMessage(); err != nil || string(got) != "counted" {
+		t.Fatalf("%q %v", got, err)
+	}
+	// The request head, then the 7-byte message in a 13-byte masked frame.
+	if dialed != 1 || written.Load() < 13+100 {
+		t.Errorf("dialed %d times, %d bytes written through NetDial's connection", dialed, written.Load())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := wsconn.Dial(ctx, s.url, &wsconn.DialOptions{NetDial: o.NetDial, Dialer: &net.Dialer{}}); err == nil {
+		t.Error("Dialer and NetDial together accepted")
+	}
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }

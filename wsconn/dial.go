@@ -1,11 +1,14 @@
 package wsconn
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/wsfsm/wsfsm/handshake"
@@ -19,7 +22,11 @@ type DialOptions struct {
 	Header    handshake.Header // extra request header fields
 	TLSConfig *tls.Config      // for wss://; ServerName defaults to the URL's host
 	Dialer    *net.Dialer      // nil: a zero net.Dialer
-	Limits    handshake.Limits // bounds on the response head
+	// NetDial, when set, opens the TCP connection instead of Dialer (a
+	// SOCKS dialer, an in-memory pipe in tests, a connection wrapped to
+	// count or trace its bytes). TLS for wss:// still runs on top of it.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Limits  handshake.Limits // bounds on the response head
 	// HandshakeTimeout bounds dialing and the handshake when ctx has no
 	// deadline (default 30 s).
 	HandshakeTimeout time.Duration
@@ -75,11 +82,17 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, error) {
 		}
 		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	d := o.Dialer
-	if d == nil {
-		d = &net.Dialer{}
+	netDial := o.NetDial
+	if netDial == nil {
+		d := o.Dialer
+		if d == nil {
+			d = &net.Dialer{}
+		}
+		netDial = d.DialContext
+	} else if o.Dialer != nil {
+		return nil, errors.New("wsconn: DialOptions.Dialer and NetDial exclude each other")
 	}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := netDial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +138,9 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *handshake.ClientRequ
 				return nil, ferr
 			}
 			if done {
+				if resp := r.Response(); resp.Status != 101 {
+					return nil, refused(ctx, nc, resp, rest)
+				}
 				res, cerr := req.Check(r.Response())
 				if cerr != nil {
 					return nil, cerr
@@ -142,4 +158,63 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *handshake.ClientRequ
 			return nil, fmt.Errorf("wsconn: reading the handshake response: %w", contextCause(ctx, err))
 		}
 	}
+}
+
+// HandshakeError is Dial's error when the server refused the opening
+// handshake: it answered with a status other than 101 Switching Protocols
+// (401, 403, 404, 426, 503, ...). It carries the status, the header (a
+// 401's WWW-Authenticate, a 503's Retry-After) and the start of the body.
+// errors.Is(err, handshake.ErrStatus) holds.
+type HandshakeError struct {
+	Status int
+	Reason string
+	Header handshake.Header
+	// Body is the start of the response body as sent (at most
+	// MaxRefusalBody bytes; what arrived within a short wait).
+	Body []byte
+}
+
+// MaxRefusalBody bounds the body a HandshakeError keeps.
+const MaxRefusalBody = 1 << 10
+
+func (e *HandshakeError) Error() string {
+	msg := fmt.Sprintf("wsconn: handshake refused: %d %s", e.Status, e.Reason)
+	line, _, _ := bytes.Cut(e.Body, []byte("\n"))
+	if line = bytes.TrimSpace(line); len(line) > 0 {
+		q := strconv.QuoteToGraphic(string(line)) // a peer's bytes, shown safely
+		msg += ": " + q[1:len(q)-1]
+	}
+	return msg
+}
+
+func (e *HandshakeError) Unwrap() error { return handshake.ErrStatus }
+
+// refusedBodyWait bounds the wait for a refusal's body.
+const refusedBodyWait = 500 * time.Millisecond
+
+// refused reads the start of a refusal's body (rest arrived with the
+// head): up to its Content-Length or MaxRefusalBody, until the server
+// closes, for refusedBodyWait at most and not past ctx's deadline.
+func refused(ctx context.Context, nc net.Conn, resp *handshake.Response, rest []byte) error {
+	want := MaxRefusalBody
+	if n, err := strconv.Atoi(resp.Header.Get("Content-Length")); err == nil && n >= 0 {
+		want = min(n, MaxRefusalBody)
+	}
+	body := make([]byte, 0, want)
+	body = append(body, rest[:min(len(rest), want)]...)
+	if len(body) < want && ctx.Err() == nil {
+		d := time.Now().Add(refusedBodyWait)
+		if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+			d = cd
+		}
+		nc.SetReadDeadline(d)
+		for len(body) < want {
+			n, err := nc.Read(body[len(body):want])
+			body = body[:len(body)+n]
+			if err != nil {
+				break
+			}
+		}
+	}
+	return &HandshakeError{Status: resp.Status, Reason: resp.Reason, Header: resp.Header, Body: body}
 }

@@ -60,9 +60,9 @@ type HTTP2Transport struct {
 var ErrHTTP2Scheme = errors.New("wsconn: WebSockets over HTTP/2 need a wss:// URL")
 
 // ErrHTTP2Options is returned by Dial with DialOptions.HTTP2 set together
-// with TLSConfig or Dialer: the HTTP2Transport's own are used, for the
+// with TLSConfig, Dialer or NetDial: the HTTP2Transport's own are used, for the
 // HTTP/1.1 fallback too, since its connections are shared.
-var ErrHTTP2Options = errors.New("wsconn: with DialOptions.HTTP2 set, TLSConfig and Dialer are the HTTP2Transport's")
+var ErrHTTP2Options = errors.New("wsconn: with DialOptions.HTTP2 set, TLSConfig, Dialer and NetDial are the HTTP2Transport's")
 
 // errExtendedConnect is the text of net/http's (unexported) error for a
 // server that did not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL in its
@@ -125,7 +125,7 @@ func (t *HTTP2Transport) dial(ctx context.Context, u *url.URL, o *DialOptions) (
 	if u.Scheme != "wss" {
 		return nil, ErrHTTP2Scheme
 	}
-	if o.TLSConfig != nil || o.Dialer != nil {
+	if o.TLSConfig != nil || o.Dialer != nil || o.NetDial != nil {
 		return nil, ErrHTTP2Options
 	}
 	t.init()
