@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -26,7 +27,12 @@ type DialOptions struct {
 	// SOCKS dialer, an in-memory pipe in tests, a connection wrapped to
 	// count or trace its bytes). TLS for wss:// still runs on top of it.
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
-	Limits  handshake.Limits // bounds on the response head
+	// Proxy picks the HTTP proxy for a URL (looked up as http:// for ws://
+	// and https:// for wss://), reached with a CONNECT tunnel; a nil URL
+	// means a direct connection. nil: http.ProxyFromEnvironment
+	// (HTTP_PROXY, HTTPS_PROXY, NO_PROXY; loopback is never proxied).
+	Proxy  func(*http.Request) (*url.URL, error)
+	Limits handshake.Limits // bounds on the response head
 	// HandshakeTimeout bounds dialing and the handshake when ctx has no
 	// deadline (default 30 s).
 	HandshakeTimeout time.Duration
@@ -92,7 +98,16 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, error) {
 	} else if o.Dialer != nil {
 		return nil, errors.New("wsconn: DialOptions.Dialer and NetDial exclude each other")
 	}
-	nc, err := netDial(ctx, "tcp", addr)
+	proxy, err := proxyFor(u, o)
+	if err != nil {
+		return nil, err
+	}
+	var nc net.Conn
+	if proxy != nil {
+		nc, err = dialProxy(ctx, netDial, proxy, addr)
+	} else {
+		nc, err = netDial(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}
