@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"cmp"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -88,7 +90,9 @@ func rejectBusy(nc net.Conn, o *Options) {
 // Upgrade answers a WebSocket handshake inside a net/http handler: it runs
 // the same checks as the raw server (handshake.Check on the request),
 // answers rejections itself, hijacks the connection and returns it. The
-// caller then reads it, or hands it to Serve. Every field of o applies:
+// caller then reads it, or hands it to Serve. Header fields the handler set
+// on w before the call (Set-Cookie, say) go out with the answer. Every
+// field of o applies:
 // keepalive and the idle timeout run from here on, for as long as the
 // connection lives (something must read it for pongs and input to count).
 //
@@ -120,7 +124,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, o *Options) (*wsconn.Conn, 
 	if err != nil {
 		return nil, err
 	}
-	resp, err := up.AppendResponse(nil, nil)
+	resp, err := up.AppendResponse(nil, responseFields(w.Header()))
 	if err == nil {
 		// The 101 goes out within the write timeout, like every frame.
 		if wt := o.Conn.WriteTimeout; wt >= 0 {
@@ -136,6 +140,23 @@ func Upgrade(w http.ResponseWriter, r *http.Request, o *Options) (*wsconn.Conn, 
 	c := wsconn.NewConn(nc, wsframe.RoleServer, up.Protocol, buffered(brw.Reader), o.connOptions(up))
 	keepalive(c, o)
 	return c, nil
+}
+
+// responseFields are the header fields the handler set on w before
+// Upgrade (Set-Cookie and friends), for the 101, in name order; the
+// handshake's own fields are the handshake's to write.
+func responseFields(h http.Header) handshake.Header {
+	var out handshake.Header
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		switch http.CanonicalHeaderKey(name) {
+		case "Upgrade", "Connection", "Sec-Websocket-Accept", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Content-Length", "Transfer-Encoding":
+			continue
+		}
+		for _, v := range h[name] {
+			out = append(out, handshake.Field{Name: name, Value: v})
+		}
+	}
+	return out
 }
 
 // buffered returns what net/http read past the request head.

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -154,5 +156,33 @@ func TestShutdownDoesNotWaitForAStuckHandler(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Shutdown waited for a handler that never returns")
+	}
+}
+
+// Header fields the handler set before Upgrade go out with the 101 (over
+// HTTP/2 they are the 200's header by construction); the handshake's own
+// fields are not repeated.
+func TestUpgradeSendsTheHandlersHeader(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Set-Cookie", "session=abc; HttpOnly")
+		w.Header().Set("Upgrade", "not-this")
+		c, err := Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		c.CloseNow()
+	}))
+	defer srv.Close()
+	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(nc, requestHead, srv.Listener.Addr())
+	resp, err := io.ReadAll(nc)
+	head, _, _ := strings.Cut(string(resp), "\r\n\r\n")
+	if !strings.HasPrefix(head, "HTTP/1.1 101 ") || !strings.Contains(head, "\r\nSet-Cookie: session=abc; HttpOnly") || strings.Contains(head, "not-this") {
+		t.Fatalf("answer %q (%v)", head, err)
 	}
 }
