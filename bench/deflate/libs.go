@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"runtime/debug"
 	"time"
 
@@ -116,45 +115,20 @@ func (c wsfsmClient) Read() ([]byte, error) {
 }
 func (c wsfsmClient) Close() error { return c.c.CloseNow() }
 
-// wsfsmDial is wsconn.Dial's handshake over a given connection (Dial takes
-// only a *net.Dialer), through the same public handshake API.
+// wsfsmDial is wsconn.Dial over a given connection (DialOptions.NetDial
+// hands it over).
 func wsfsmDial(nc net.Conn, rawURL string, m Mode) (Client, error) {
-	u, err := url.Parse(rawURL)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := wsconn.Dial(ctx, rawURL, &wsconn.DialOptions{
+		NetDial:      func(context.Context, string, string) (net.Conn, error) { return nc, nil },
+		DeflateOffer: &handshake.DeflateParams{ServerNoContextTakeover: m == NoTakeover, ClientNoContextTakeover: m == NoTakeover},
+		Options:      wsconn.Options{MaxMessageSize: readLimit, CompressThreshold: -1},
+	})
 	if err != nil {
 		return nil, err
 	}
-	offer := &handshake.DeflateParams{ServerNoContextTakeover: m == NoTakeover, ClientNoContextTakeover: m == NoTakeover}
-	req, err := handshake.NewClientRequest(u, handshake.ClientOptions{Deflate: offer})
-	if err != nil {
-		return nil, err
-	}
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	defer nc.SetDeadline(time.Time{})
-	if _, err := nc.Write(req.Head); err != nil {
-		return nil, err
-	}
-	r := handshake.NewResponseReader(handshake.Limits{})
-	buf := make([]byte, 4096)
-	for {
-		n, err := nc.Read(buf)
-		if n > 0 {
-			rest, done, ferr := r.Feed(buf[:n])
-			if ferr != nil {
-				return nil, ferr
-			}
-			if done {
-				res, err := req.Check(r.Response())
-				if err != nil {
-					return nil, err
-				}
-				o := wsconn.Options{MaxMessageSize: readLimit, CompressThreshold: -1, Deflate: res.Deflate}
-				return wsfsmClient{wsconn.NewConn(nc, wsframe.RoleClient, res.Protocol, rest, o)}, nil
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
+	return wsfsmClient{c}, nil
 }
 
 // --- gorilla/websocket: no context takeover only ---
