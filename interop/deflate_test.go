@@ -145,23 +145,7 @@ func TestDeflateWsfsmClient(t *testing.T) {
 	}))
 	defer gorillaSrv.Close()
 	coderSrv := func(mode coder.CompressionMode) *httptest.Server {
-		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := coder.Accept(w, r, &coder.AcceptOptions{CompressionMode: mode, CompressionThreshold: 1})
-			if err != nil {
-				return
-			}
-			defer c.CloseNow()
-			c.SetReadLimit(32 << 20)
-			for {
-				typ, p, err := c.Read(r.Context())
-				if err != nil {
-					return
-				}
-				if err := c.Write(r.Context(), typ, p); err != nil {
-					return
-				}
-			}
-		}))
+		return coderEchoServer(&coder.AcceptOptions{CompressionMode: mode, CompressionThreshold: 1})
 	}
 	takeover, noTakeover := coderSrv(coder.CompressionContextTakeover), coderSrv(coder.CompressionNoContextTakeover)
 	defer takeover.Close()

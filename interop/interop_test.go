@@ -222,23 +222,7 @@ func TestWsfsmClientAgainstPeers(t *testing.T) {
 		}
 	}))
 	defer gorillaSrv.Close()
-	coderSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := coder.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		c.SetReadLimit(32 << 20)
-		for {
-			typ, p, err := c.Read(r.Context())
-			if err != nil {
-				return
-			}
-			if err := c.Write(r.Context(), typ, p); err != nil {
-				return
-			}
-		}
-	}))
+	coderSrv := coderEchoServer(nil)
 	defer coderSrv.Close()
 	for name, srv := range map[string]*httptest.Server{"gorilla": gorillaSrv, "coder": coderSrv} {
 		t.Run(name, func(t *testing.T) {
@@ -314,4 +298,26 @@ func TestWsfsmClientCloseCodes(t *testing.T) {
 			t.Errorf("gorilla saw %d, sent %d", g, code)
 		}
 	}
+}
+
+// coderEchoServer is a coder/websocket echo server (32 MiB read limit)
+// accepting with o.
+func coderEchoServer(o *coder.AcceptOptions) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := coder.Accept(w, r, o)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(32 << 20)
+		for {
+			typ, p, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, p); err != nil {
+				return
+			}
+		}
+	}))
 }
