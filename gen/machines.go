@@ -48,6 +48,7 @@ type action struct {
 var frameActions = []action{
 	{Name: "beginFrame", TakesByte: true, Doc: "records FIN, RSV and opcode from byte 0 and resets the header"},
 	{Name: "checkReservedBits", CanFail: true, Doc: "checks that no RSV bit is set that the configuration does not allow (ErrReservedBits)"},
+	{Name: "setMaskBit", TakesByte: true, Doc: "records the MASK bit of byte 1 as it is on the wire (the transition has matched it to the peer's role)"},
 	{Name: "setLen7", TakesByte: true, Doc: "records a 7-bit payload length (0-125)"},
 	{Name: "lenByte", TakesByte: true, Doc: "shifts one byte of a 16- or 64-bit length in"},
 	{Name: "checkLength", CanFail: true, Doc: "checks the length against the limit, before any payload is read (ErrFrameTooBig)"},
@@ -92,12 +93,12 @@ func frameMachine(server bool) *fsm.Machine {
 		Otherwise("ReservedOpcode").
 		Note("opcode 0x3-0x7 or 0xB-0xF")
 	m.State("ReadDataLen7", "the state after byte 0 of a data frame, before byte 1 (MASK, 7-bit length)").
-		On(fsm.Range(maskBit, maskBit|125), afterLen, withLen("setLen7", lastLen)...).
-		On(fsm.Bytes(maskBit|126), "ReadLen16Hi").
-		On(fsm.Bytes(maskBit|127), "ReadLen64Byte0").
+		On(fsm.Range(maskBit, maskBit|125), afterLen, append([]string{"setMaskBit"}, withLen("setLen7", lastLen)...)...).
+		On(fsm.Bytes(maskBit|126), "ReadLen16Hi", "setMaskBit").
+		On(fsm.Bytes(maskBit|127), "ReadLen64Byte0", "setMaskBit").
 		Otherwise(wrongMask)
 	m.State("ReadControlLen7", "the state after byte 0 of a control frame, before byte 1 (MASK, 7-bit length)").
-		On(fsm.Range(maskBit, maskBit|125), afterLen, withLen("setLen7", lastLen)...).
+		On(fsm.Range(maskBit, maskBit|125), afterLen, append([]string{"setMaskBit"}, withLen("setLen7", lastLen)...)...).
 		On(fsm.Range(maskBit|126, maskBit|127), "ControlTooLong").
 		Otherwise(wrongMask)
 	m.State("ReadLen16Hi", "the state after a 7-bit length of 126, before the high byte of the 16-bit length").

@@ -28,9 +28,9 @@ const connectKey = "AAAAAAAAAAAAAAAAAAAAAA=="
 // CheckConnect validates an RFC 8441 opening handshake (an HTTP/2 extended
 // CONNECT, as FromHTTP turns it into a Request) and negotiates subprotocol
 // and extensions exactly as Check does. The error is an *Error whose
-// Status is the answer to send; the returned Upgrade has no Accept (the
+// Status is the answer to send; the returned Agreement has no Accept (the
 // answer is a 200 without one).
-func CheckConnect(r *Request, o *ServerOptions) (*Upgrade, error) {
+func CheckConnect(r *Request, o *ServerOptions) (*Agreement, error) {
 	if o == nil {
 		o = &ServerOptions{}
 	}
@@ -80,7 +80,7 @@ func CheckConnect(r *Request, o *ServerOptions) (*Upgrade, error) {
 // ResponseFields are the header fields of the 200 that accepts an RFC 8441
 // handshake: the selected subprotocol and the agreed extensions, the same
 // ones AppendResponse writes after its status line.
-func (u *Upgrade) ResponseFields() Header {
+func (u *Agreement) ResponseFields() Header {
 	var h Header
 	if u.Protocol != "" {
 		h = append(h, Field{Name: "Sec-WebSocket-Protocol", Value: u.Protocol})

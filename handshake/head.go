@@ -3,6 +3,8 @@ package handshake
 import (
 	"strconv"
 	"strings"
+
+	"github.com/wsfsm/wsfsm/internal/introspect"
 )
 
 // Limits bound what a head reader buffers. Zero fields take the defaults.
@@ -123,12 +125,13 @@ func (r *HeadReader) near(i int) string {
 // Done reports whether the head is complete.
 func (r *HeadReader) Done() bool { return r.state == requestHeadDone || r.state == responseHeadDone }
 
-// Steps is the number of bytes the machine has stepped over: never more
-// than the bytes fed, however they were split.
-func (r *HeadReader) Steps() int { return r.steps }
+// stateName names the machine state, e.g. "RequestHead.FieldName"; the
+// repository's tests read it through internal/introspect.
+func (r *HeadReader) stateName() string { return headStateNames[r.state] }
 
-// State names the machine state, e.g. "RequestHead.FieldName".
-func (r *HeadReader) State() string { return headStateNames[r.state] }
+func init() {
+	introspect.HeadState = func(r any) string { return r.(*HeadReader).stateName() }
+}
 
 // The machine's actions (gen/http.go declares them).
 

@@ -57,8 +57,8 @@ func OriginAllowList(origins ...string) func(string, *Request) bool {
 	}
 }
 
-// Upgrade is an accepted handshake: what the server answers 101 with.
-type Upgrade struct {
+// Agreement is an accepted handshake: what the server answers 101 with.
+type Agreement struct {
 	Request  *Request
 	Accept   string         // Sec-WebSocket-Accept
 	Protocol string         // the selected subprotocol, or ""
@@ -68,7 +68,7 @@ type Upgrade struct {
 // Check validates an opening handshake request (RFC 6455 §4.2.1) and
 // negotiates subprotocol and extensions. The error is an *Error whose Status
 // is the answer to send (400, 403, 426, 500).
-func Check(r *Request, o *ServerOptions) (*Upgrade, error) {
+func Check(r *Request, o *ServerOptions) (*Agreement, error) {
 	if o == nil {
 		o = &ServerOptions{}
 	}
@@ -112,7 +112,7 @@ func Check(r *Request, o *ServerOptions) (*Upgrade, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &Upgrade{Request: r, Accept: AcceptKey(key)}
+	u := &Agreement{Request: r, Accept: AcceptKey(key)}
 	if u.Protocol, err = selectProtocol(offered, o); err != nil {
 		return nil, err
 	}
@@ -151,7 +151,7 @@ func contains(list []string, s string) bool {
 
 // AppendResponse appends the 101 response. extra header fields are added
 // after the handshake's own; a field with a CR, LF or NUL is an error.
-func (u *Upgrade) AppendResponse(dst []byte, extra Header) ([]byte, error) {
+func (u *Agreement) AppendResponse(dst []byte, extra Header) ([]byte, error) {
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	dst = append(dst, u.Accept...)
 	dst = append(dst, "\r\n"...)

@@ -167,7 +167,7 @@ func TestRejection(t *testing.T) {
 
 // The net/http bridge runs the same checks.
 func TestFromHTTP(t *testing.T) {
-	var got *Upgrade
+	var got *Agreement
 	var gotErr error
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, gotErr = Check(FromHTTP(r), &ServerOptions{CheckOrigin: func(string, *Request) bool { return true }})

@@ -70,7 +70,7 @@ func TestDeflateInChromium(t *testing.T) {
 		if c.Compressing() {
 			compressing.Add(1)
 		}
-		server.Serve(c, server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
+		server.ServeConn(c, server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
 			messages.Add(1)
 			c.WriteMessage(op, data)
 		}})

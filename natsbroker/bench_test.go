@@ -50,7 +50,7 @@ func wsHandler(h *hub.Hub) http.Handler {
 			return
 		}
 		sub.Subscribe("b")
-		go server.Serve(c, server.Funcs{Close: func(*wsconn.Conn, error) { sub.Close() }})
+		go server.ServeConn(c, server.Funcs{Close: func(*wsconn.Conn, error) { sub.Close() }})
 	})
 }
 

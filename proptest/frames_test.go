@@ -11,6 +11,7 @@ import (
 	"github.com/leanovate/gopter"
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
+	"github.com/wsfsm/wsfsm/internal/introspect"
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
@@ -104,10 +105,10 @@ func TestFrameProperties(t *testing.T) {
 				buf := append([]byte(nil), in...)
 				for {
 					ev, n, err := p.Next(buf)
-					if err != nil || ev.Kind == wsframe.EventNone {
+					if err != nil || ev.Kind == wsframe.TokenNone {
 						return
 					}
-					if ev.Kind == wsframe.EventPayload {
+					if ev.Kind == wsframe.TokenPayload {
 						panic("payload event for a frame over the limit")
 					}
 					buf = buf[n:]
@@ -242,8 +243,8 @@ func (c *coverage) check(t *testing.T) {
 		n     int
 	}
 	var all []share
-	for i := 0; i < wsframe.StateCount; i++ {
-		all = append(all, share{wsframe.StateName(i), c.visits[wsframe.StateName(i)]})
+	for _, name := range introspect.FrameStates {
+		all = append(all, share{name, c.visits[name]})
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].n < all[j].n })
 	var rarest []string

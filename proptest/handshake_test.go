@@ -12,6 +12,7 @@ import (
 	"github.com/leanovate/gopter/gen"
 	"github.com/leanovate/gopter/prop"
 	"github.com/wsfsm/wsfsm/handshake"
+	"github.com/wsfsm/wsfsm/internal/introspect"
 )
 
 const tchars = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -94,8 +95,8 @@ func readHead(r *handshake.HeadReader, in []byte, plan []int) (done bool, rest s
 			// The machine is in the error state of the rule (named after
 			// it: RequestLine's is BadRequestLine).
 			var he *handshake.Error
-			if !errors.As(err, &he) || !strings.HasSuffix(r.State(), strings.TrimPrefix(he.Rule.String(), "Err")) {
-				return false, "", err.Error() + " (machine left in " + r.State() + ")"
+			if !errors.As(err, &he) || !strings.HasSuffix(introspect.HeadState(r), strings.TrimPrefix(he.Rule.String(), "Err")) {
+				return false, "", err.Error() + " (machine left in " + introspect.HeadState(r) + ")"
 			}
 			return false, "", err.Error()
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/leanovate/gopter"
+	"github.com/wsfsm/wsfsm/internal/introspect"
 	"github.com/wsfsm/wsfsm/internal/seeded"
 	"github.com/wsfsm/wsfsm/wsframe"
 )
@@ -47,14 +48,14 @@ func Parse(c RefConfig, in []byte, plan []int) RefResult {
 	var cur RefFrame
 	var states map[string]bool
 	if onStates != nil {
-		states = map[string]bool{p.State(): true}
+		states = map[string]bool{introspect.FrameState(p): true}
 		defer func() { onStates(states) }()
 	}
 	for chunk := range Split(append([]byte(nil), in...), plan) {
 		for {
 			ev, n, err := p.Next(chunk)
 			if states != nil {
-				states[p.State()] = true
+				states[introspect.FrameState(p)] = true
 			}
 			if err != nil {
 				var fe *wsframe.Error
@@ -62,23 +63,23 @@ func Parse(c RefConfig, in []byte, plan []int) RefResult {
 					panic(fmt.Sprintf("parser error of type %T", err))
 				}
 				res.Rule, res.Code, res.ErrOffset = strings.TrimPrefix(fe.Rule.String(), "Err"), int(fe.Code()), fe.Offset
-				if _, state, _ := strings.Cut(p.State(), "."); state != res.Rule {
-					res.Rule += " (machine left in " + p.State() + ")"
+				if _, state, _ := strings.Cut(introspect.FrameState(p), "."); state != res.Rule {
+					res.Rule += " (machine left in " + introspect.FrameState(p) + ")"
 				}
 				return res
 			}
 			chunk = chunk[n:]
 			switch ev.Kind {
-			case wsframe.EventHeader:
+			case wsframe.TokenHeader:
 				h := ev.Header
 				cur = RefFrame{Fin: h.Fin, Rsv: h.Rsv, Opcode: uint8(h.Opcode), Masked: h.Masked, Mask: h.Mask, Payload: []byte{}}
-			case wsframe.EventPayload:
+			case wsframe.TokenPayload:
 				cur.Payload = append(cur.Payload, ev.Payload...)
 				if ev.End {
 					res.Frames = append(res.Frames, cur)
 				}
 			}
-			if ev.Kind == wsframe.EventNone {
+			if ev.Kind == wsframe.TokenNone {
 				break
 			}
 		}

@@ -20,7 +20,7 @@ import (
 // (message pieces joined per message), the error, and the frames it queued
 // to send, decoded (a client's replies are masked with fresh keys, so their
 // bytes differ from run to run; their frames do not).
-func runSession(c wsconn.Config, in []byte, plan []int) string {
+func runSession(c wsconn.SessionConfig, in []byte, plan []int) string {
 	s := wsconn.NewSession(c)
 	var log strings.Builder
 	var msg []byte
@@ -68,7 +68,7 @@ func runSession(c wsconn.Config, in []byte, plan []int) string {
 
 // sentFrames renders the frames a session queued, as the reference decoder
 // reads them.
-func sentFrames(c wsconn.Config, sent []byte) string {
+func sentFrames(c wsconn.SessionConfig, sent []byte) string {
 	res := RefDecode(sent, RefConfig{Server: c.Role == wsframe.RoleClient})
 	var b strings.Builder
 	for _, f := range res.Frames {
@@ -340,7 +340,7 @@ func TestSessionProperties(t *testing.T) {
 			}
 			want := ModelSession(in, SessionModelConfig{Server: server, MaxMessage: limit, MaxFragments: frags})
 			out.add(want)
-			c := wsconn.Config{Role: role, MaxMessageSize: limit, MaxFragments: frags}
+			c := wsconn.SessionConfig{Role: role, MaxMessageSize: limit, MaxFragments: frags}
 			if got := runSession(c, in, nil); got != want {
 				return fmt.Sprintf("whole input:\n%s\nthe model says:\n%s", got, want)
 			}

@@ -90,7 +90,7 @@ func rejectBusy(nc net.Conn, o *Options) {
 // Upgrade answers a WebSocket handshake inside a net/http handler: it runs
 // the same checks as the raw server (handshake.Check on the request),
 // answers rejections itself, hijacks the connection and returns it. The
-// caller then reads it, or hands it to Serve. Header fields the handler set
+// caller then reads it, or hands it to ServeConn. Header fields the handler set
 // on w before the call (Set-Cookie, say) go out with the answer. Every
 // field of o applies:
 // keepalive and the idle timeout run from here on, for as long as the
@@ -99,7 +99,7 @@ func rejectBusy(nc net.Conn, o *Options) {
 // An HTTP/2 request is an RFC 8441 extended CONNECT (handshake.CheckConnect,
 // answered with a 200): the connection is then a stream of the HTTP/2
 // connection, which lives only while the handler runs. The handler must
-// not return before the connection has ended: Serve blocks until then, and
+// not return before the connection has ended: ServeConn blocks until then, and
 // a handler that reads the connection itself ends with Wait(c). See the
 // package documentation for enabling it (GODEBUG=http2xconnect=1).
 func Upgrade(w http.ResponseWriter, r *http.Request, o *Options) (*wsconn.Conn, error) {
@@ -169,12 +169,12 @@ func buffered(br *bufio.Reader) []byte {
 	return append([]byte(nil), b...)
 }
 
-// Serve runs an upgraded connection with h until it ends: OnOpen, the read
+// ServeConn runs an upgraded connection with h until it ends: OnOpen, the read
 // loop (OnMessage), OnClose. For Upgrade's callers who want the server's
 // read loop; keepalive already runs from Upgrade. For a connection over
 // HTTP/2 it returns once the stream is finished (Wait), so the handler
 // that calls it may return right after.
-func Serve(c *wsconn.Conn, h Handler) {
+func ServeConn(c *wsconn.Conn, h Handler) {
 	run(c, h)
 	Wait(c)
 }

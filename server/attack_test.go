@@ -286,7 +286,7 @@ func TestAttackSlowlorisHandshake(t *testing.T) {
 }
 
 // Upgrade honours every option: keepalive drops a peer that does not
-// answer pings, with nobody calling Serve.
+// answer pings, with nobody calling ServeConn.
 func TestUpgradeRunsKeepalive(t *testing.T) {
 	ended := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

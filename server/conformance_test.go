@@ -114,13 +114,13 @@ func readReply(t testing.TB, nc net.Conn, wait time.Duration) string {
 				t.Fatalf("server sent a bad frame: %v", perr)
 			}
 			chunk = chunk[k:]
-			if ev.Kind == wsframe.EventNone {
+			if ev.Kind == wsframe.TokenNone {
 				break
 			}
 			switch ev.Kind {
-			case wsframe.EventHeader:
+			case wsframe.TokenHeader:
 				hdr, payload = *ev.Header, payload[:0]
-			case wsframe.EventPayload:
+			case wsframe.TokenPayload:
 				payload = append(payload, ev.Payload...)
 				if ev.End {
 					out.WriteString(describe(hdr, payload) + "\n")

@@ -13,7 +13,7 @@ import (
 
 // A handler that serves WebSockets over HTTP/1.1 and, when the process
 // runs with GODEBUG=http2xconnect=1, over HTTP/2 (RFC 8441) on the same
-// TLS listener. Serve blocks until the connection has ended, which an
+// TLS listener. ServeConn blocks until the connection has ended, which an
 // HTTP/2 stream needs: it lives only while its handler runs.
 func ExampleUpgrade_http2() {
 	echo := server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
@@ -25,7 +25,7 @@ func ExampleUpgrade_http2() {
 			return // Upgrade answered the request
 		}
 		log.Printf("WebSocket over HTTP/%d (%s)", r.ProtoMajor, r.Method) // HTTP/2 (CONNECT) or HTTP/1 (GET)
-		server.Serve(c, echo)
+		server.ServeConn(c, echo)
 	})
 	go http.ListenAndServeTLS("127.0.0.1:8443", "cert.pem", "key.pem", nil)
 

@@ -27,7 +27,7 @@ import (
 //
 // net/http's HTTP/2 server keeps a stream only while its handler runs: the
 // handler that upgraded must not return before the connection has ended
-// (Serve and Wait block until then), and nothing may touch the
+// (ServeConn and Wait block until then), and nothing may touch the
 // ResponseWriter afterwards. h2Stream enforces the second half: once it is
 // finished (closed, or its write side ended), no write, flush or deadline
 // reaches net/http again, and Wait returns only then.
@@ -85,7 +85,7 @@ func refuse(w http.ResponseWriter, err error) {
 // its stream is finished, so that the handler that upgraded can return.
 // On HTTP/2 the stream lives only as long as the handler: a handler that
 // reads the connection itself (ReadMessage in a loop) ends with Wait(c);
-// one that calls Serve need not, Serve waits. Wait does not end c itself:
+// one that calls ServeConn need not, ServeConn waits. Wait does not end c itself:
 // a handler that stops reading should Close it first. For a hijacked
 // HTTP/1.1 connection it returns once the read side has ended.
 func Wait(c *wsconn.Conn) {

@@ -86,7 +86,7 @@ func (l countingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
-// startH2 serves WebSockets at /ws (Upgrade with o, then Serve with h;
+// startH2 serves WebSockets at /ws (Upgrade with o, then ServeConn with h;
 // nil h echoes) and plain responses elsewhere.
 func startH2(t testing.TB, o Options, h Handler) *h2Server {
 	t.Helper()
@@ -101,7 +101,7 @@ func startH2(t testing.TB, o Options, h Handler) *h2Server {
 		if err != nil {
 			return
 		}
-		Serve(c, h) // on HTTP/2 the stream lives while the handler runs
+		ServeConn(c, h) // on HTTP/2 the stream lives while the handler runs
 	}, true)
 }
 
@@ -748,7 +748,7 @@ func TestHTTP2Fallback(t *testing.T) {
 
 	h1 := startH2With(t, func(w http.ResponseWriter, r *http.Request) {
 		if c, err := Upgrade(w, r, &Options{}); err == nil {
-			Serve(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }})
+			ServeConn(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }})
 		}
 	}, false) // HTTP/1.1 only
 	c := dialH2(t, h1, h1.transport(t), nil)
@@ -845,7 +845,7 @@ func startEchoH2Config(t *testing.T, configure func(*http.Server)) *h2Server {
 	s := &h2Server{}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := Upgrade(w, r, &Options{}); err == nil {
-			Serve(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }})
+			ServeConn(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }})
 		}
 	}))
 	s.EnableHTTP2 = true

@@ -26,7 +26,7 @@
 //
 // On HTTP/2 the connection is a stream that lives only while the handler
 // runs: the handler must not return before the connection has ended.
-// Serve blocks until then; a handler that reads the connection itself ends
+// ServeConn blocks until then; a handler that reads the connection itself ends
 // with Wait(c). What differs from a hijacked TCP connection: NetConn
 // returns the stream (Read is the request body, Write the response body,
 // flushed), not a socket; CloseWrite on it ends the response, and net/http
@@ -131,7 +131,7 @@ func (o *Options) handshakeOptions() *handshake.ServerOptions {
 
 // connOptions are the connection's options with the agreement of the
 // handshake.
-func (o *Options) connOptions(up *handshake.Upgrade) wsconn.Options {
+func (o *Options) connOptions(up *handshake.Agreement) wsconn.Options {
 	co := o.Conn
 	co.Deflate = up.Deflate
 	return co
@@ -277,7 +277,7 @@ func (s *Server) serveConn(nc net.Conn) {
 // run drives a connection: OnOpen, the read loop, OnClose.
 func run(c *wsconn.Conn, h Handler) {
 	h.OnOpen(c)
-	err := c.Run(h)
+	err := c.Run(func(op wsframe.Opcode, data []byte) { h.OnMessage(c, op, data) })
 	select {
 	case <-c.Done():
 		// The read side ended: the connection is closed, or closing with

@@ -25,7 +25,7 @@ func TestUpgradeFromNetHTTP(t *testing.T) {
 			handlerErr <- err
 			return
 		}
-		Serve(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
+		ServeConn(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
 			c.WriteMessage(op, append([]byte("echo: "), data...))
 		}})
 	}))
@@ -85,7 +85,7 @@ func TestDialTLS(t *testing.T) {
 		if err != nil {
 			return
 		}
-		Serve(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }})
+		ServeConn(c, Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }})
 	}))
 	defer srv.Close()
 	tlsConfig := srv.Client().Transport.(*http.Transport).TLSClientConfig

@@ -34,15 +34,10 @@ func echoPair(b testing.TB) *wsconn.Conn {
 	client := wsconn.NewConn(cc, wsframe.RoleClient, "", nil, wsconn.Options{})
 	srv := wsconn.NewConn(sc, wsframe.RoleServer, "", nil, wsconn.Options{})
 	b.Cleanup(func() { client.CloseNow(); srv.CloseNow() })
-	go srv.Run(echoHandler{})
+	// Run lends each message from the connection's buffer; it goes back out
+	// from there.
+	go srv.Run(func(op wsframe.Opcode, data []byte) { srv.WriteMessage(op, data) })
 	return client
-}
-
-// echoHandler writes every message back from the buffer Run lends it.
-type echoHandler struct{}
-
-func (echoHandler) OnMessage(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
-	c.WriteMessage(op, data)
 }
 
 // BenchmarkEcho is one round trip of a message through a server Conn that

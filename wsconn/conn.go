@@ -137,7 +137,7 @@ func NewConn(nc net.Conn, role wsframe.Role, protocol string, buffered []byte, o
 	}
 	c := &Conn{
 		nc: nc, opts: o, protocol: protocol,
-		s: NewSession(Config{Role: role, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments,
+		s: NewSession(SessionConfig{Role: role, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments,
 			Deflate: o.Deflate, CompressThreshold: o.CompressThreshold}),
 		wlock:   make(chan struct{}, 1),
 		msgLock: make(chan struct{}, 1),
@@ -576,20 +576,14 @@ func (m *messageReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Handler receives what Run reads.
-type Handler interface {
-	// OnMessage is called with each whole message. data is borrowed: it is
-	// valid during the call only (the connection reuses it for the next
-	// message; it is the connection's own buffer, never one shared with
-	// another connection). Copy what you keep.
-	OnMessage(c *Conn, op wsframe.Opcode, data []byte)
-}
-
-// Run reads messages and hands them to h until the connection ends, and
-// returns why (a *CloseError after a close handshake). Pings are answered
-// as they arrive, even while other goroutines write. Run reuses one message
-// buffer, so a message costs no allocation.
-func (c *Conn) Run(h Handler) error {
+// Run reads messages and hands each whole one to f until the connection
+// ends, and returns why (a *CloseError after a close handshake). Pings are
+// answered as they arrive, even while other goroutines write.
+//
+// data is borrowed: it is valid during the call only. Run reuses one
+// message buffer, the connection's own (never shared with another
+// connection), so a message costs no allocation; copy what you keep.
+func (c *Conn) Run(f func(op wsframe.Opcode, data []byte)) error {
 	for {
 		c.readMu.Lock()
 		op, data, err := c.readMessage(c.msg[:0])
@@ -599,7 +593,7 @@ func (c *Conn) Run(h Handler) error {
 			return err
 		}
 		c.msg = data
-		h.OnMessage(c, op, data)
+		f(op, data)
 		if cap(c.msg) > maxKeptMessageBuffer {
 			c.msg = nil // do not keep a huge buffer for every later message
 		}
@@ -776,14 +770,13 @@ func (c *Conn) writeFrame(deadline time.Time, op wsframe.Opcode, fin bool, p []b
 	c.s.ClearPending()
 	queued := len(c.wbuf)
 	var (
-		key    [4]byte
-		masked bool
-		err    error
+		h   wsframe.Header
+		err error
 	)
 	direct := len(p) > writevThreshold && c.s.Role() == wsframe.RoleServer
 	chunked := len(p) > maskChunk && c.s.Role() == wsframe.RoleClient
 	if direct || chunked {
-		c.wbuf, key, masked, err = c.s.AppendHeader(c.wbuf, op, fin, len(p))
+		c.wbuf, h, err = c.s.AppendHeader(c.wbuf, op, fin, len(p))
 	} else {
 		c.wbuf, err = c.s.AppendFrame(c.wbuf, op, fin, p)
 	}
@@ -810,8 +803,8 @@ func (c *Conn) writeFrame(deadline time.Time, op wsframe.Opcode, fin bool, p []b
 				head = append(make([]byte, 0, len(head)+n), head...)
 			}
 			buf := append(head, p[off:off+n]...)
-			if masked {
-				wsframe.Mask(key, off, buf[len(head):])
+			if h.Masked {
+				wsframe.Mask(h.Mask, off, buf[len(head):])
 			}
 			c.wbuf = buf[:0]
 			err = c.writeLocked(deadline, buf)

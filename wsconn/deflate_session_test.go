@@ -19,8 +19,8 @@ import (
 
 // deflateSessions returns a client and a server session that agreed on p.
 func deflateSessions(p handshake.DeflateParams, limit int64, threshold int) (client, server *Session) {
-	client = NewSession(Config{Role: wsframe.RoleClient, MaxMessageSize: limit, Deflate: &p, CompressThreshold: threshold})
-	server = NewSession(Config{Role: wsframe.RoleServer, MaxMessageSize: limit, Deflate: &p, CompressThreshold: threshold})
+	client = NewSession(SessionConfig{Role: wsframe.RoleClient, MaxMessageSize: limit, Deflate: &p, CompressThreshold: threshold})
+	server = NewSession(SessionConfig{Role: wsframe.RoleServer, MaxMessageSize: limit, Deflate: &p, CompressThreshold: threshold})
 	return client, server
 }
 
@@ -169,10 +169,10 @@ func closeCode(t testing.TB, s *Session) wsframe.CloseCode {
 			t.Fatal(err)
 		}
 		buf = buf[n:]
-		if ev.Kind == wsframe.EventNone {
+		if ev.Kind == wsframe.TokenNone {
 			break
 		}
-		if ev.Kind == wsframe.EventHeader {
+		if ev.Kind == wsframe.TokenHeader {
 			op = ev.Header.Opcode
 		} else {
 			payload = append(payload, ev.Payload...)
@@ -213,7 +213,7 @@ func TestDeflateSessionRules(t *testing.T) {
 		{"inflated past the limit", on, compressedFrame(t, wsframe.OpBinary, true, deflated(t, make([]byte, 2000))), 1009, ""},
 	} {
 		for _, sizes := range [][]int{nil, {1}, {3, 7}} {
-			s := NewSession(Config{Role: wsframe.RoleServer, MaxMessageSize: 1000, Deflate: c.params})
+			s := NewSession(SessionConfig{Role: wsframe.RoleServer, MaxMessageSize: 1000, Deflate: c.params})
 			got, err := receive(s, c.wire, sizes)
 			if c.code == 0 {
 				if err != nil || len(got) != 1 || string(got[0].data) != c.ok {
@@ -252,7 +252,7 @@ func TestDeflateSessionBomb(t *testing.T) {
 		}
 	}
 	for name, wire := range map[string][]byte{"one frame": one, "64 KiB fragments": frags} {
-		s := NewSession(Config{Role: wsframe.RoleServer, MaxMessageSize: limit, Deflate: &handshake.DeflateParams{}})
+		s := NewSession(SessionConfig{Role: wsframe.RoleServer, MaxMessageSize: limit, Deflate: &handshake.DeflateParams{}})
 		delivered := 0
 		var err error
 		in := wire
@@ -309,7 +309,7 @@ func TestDeflateSessionUTF8AcrossPieces(t *testing.T) {
 	if !utf8.Valid(msg) {
 		t.Fatal("bad test")
 	}
-	s := NewSession(Config{Role: wsframe.RoleServer, Deflate: &handshake.DeflateParams{}})
+	s := NewSession(SessionConfig{Role: wsframe.RoleServer, Deflate: &handshake.DeflateParams{}})
 	got, err := receive(s, compressedFrame(t, wsframe.OpText, true, deflated(t, msg)), []int{1, 1000})
 	if err != nil || len(got) != 1 || !bytes.Equal(got[0].data, msg) {
 		t.Fatalf("%v", err)
@@ -350,8 +350,8 @@ func BenchmarkIdleSessionMemory(b *testing.B) {
 				before := gc()
 				servers := make([]*Session, n)
 				for i := range servers {
-					client := NewSession(Config{Role: wsframe.RoleClient, Deflate: c.p})
-					server := NewSession(Config{Role: wsframe.RoleServer, Deflate: c.p})
+					client := NewSession(SessionConfig{Role: wsframe.RoleClient, Deflate: c.p})
+					server := NewSession(SessionConfig{Role: wsframe.RoleServer, Deflate: c.p})
 					var wire, back []byte
 					for _, m := range msgs {
 						wire, _ = sendMessage(b, client, wire, wsframe.OpText, m)

@@ -261,7 +261,7 @@ func TestPreparedMessageCompressed(t *testing.T) {
 			if noCtx && !bytes.Equal(wire, wires[0]) {
 				t.Errorf("connection %d got other bytes than connection 0: not compressed once", i)
 			}
-			s := wsconn.NewSession(wsconn.Config{Role: wsframe.RoleClient, Deflate: params})
+			s := wsconn.NewSession(wsconn.SessionConfig{Role: wsframe.RoleClient, Deflate: params})
 			var got []byte
 			for rest := wire; len(rest) > 0; {
 				ev, n, err := s.Next(rest)

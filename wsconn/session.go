@@ -35,7 +35,7 @@ import (
 const DefaultMaxMessageSize = 16 << 20
 
 // Config configures a Session.
-type Config struct {
+type SessionConfig struct {
 	// Role is this endpoint's role: a server reads masked frames and
 	// writes unmasked ones; a client the reverse.
 	Role wsframe.Role
@@ -109,7 +109,7 @@ var ErrClosed = errors.New("wsconn: close already sent")
 
 // Session is the connection's protocol state. Use NewSession.
 type Session struct {
-	cfg    Config
+	cfg    SessionConfig
 	parser wsframe.Parser
 	ev     Event
 
@@ -146,7 +146,7 @@ type Session struct {
 }
 
 // NewSession returns a session for a freshly opened connection.
-func NewSession(c Config) *Session {
+func NewSession(c SessionConfig) *Session {
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
 	}
@@ -194,13 +194,13 @@ func (s *Session) Next(data []byte) (*Event, int, error) {
 			return ev, total, s.fail(err)
 		}
 		switch pev.Kind {
-		case wsframe.EventNone:
+		case wsframe.TokenNone:
 			return ev, total, nil
-		case wsframe.EventHeader:
+		case wsframe.TokenHeader:
 			if err := s.header(pev.Header); err != nil {
 				return ev, total, s.fail(err)
 			}
-		case wsframe.EventPayload:
+		case wsframe.TokenPayload:
 			if s.hdr.Opcode.IsControl() {
 				s.ctrlLen += copy(s.ctrl[s.ctrlLen:], pev.Payload)
 				if pev.End {
@@ -426,14 +426,17 @@ func (s *Session) appendFrame(dst []byte, op wsframe.Opcode, fin bool, payload [
 // middle of one).
 var ErrSequence = errors.New("wsconn: data frame out of sequence")
 
-// ErrControlTooLong is returned for a control payload over 125 bytes.
-var ErrControlTooLong = errors.New("wsconn: control payload longer than 125 bytes")
+// ErrControlPayloadTooLong is returned when this end is asked to send a
+// control frame (Ping, Pong) whose payload is over 125 bytes: a local
+// mistake, the connection stays usable. A peer sending one breaks
+// wsframe.ErrControlTooLong, which ends the connection with 1002.
+var ErrControlPayloadTooLong = errors.New("wsconn: control payload longer than 125 bytes")
 
 // checkSend applies the sending rules and updates the sending state.
 func (s *Session) checkSend(op wsframe.Opcode, fin bool, n int) error {
 	if op.IsControl() {
 		if n > wsframe.MaxControlPayload {
-			return ErrControlTooLong
+			return ErrControlPayloadTooLong
 		}
 		if s.closeSent {
 			return ErrClosed
@@ -469,21 +472,22 @@ func (s *Session) AppendFrame(dst []byte, op wsframe.Opcode, fin bool, payload [
 
 // AppendHeader is AppendFrame without the payload, for writing a large
 // payload from the caller's own buffer (one writev of header and payload).
-// For a client it returns the masking key the caller must apply to the
-// payload (wsframe.Mask(key, 0, payload)) before sending it.
-func (s *Session) AppendHeader(dst []byte, op wsframe.Opcode, fin bool, n int) ([]byte, [4]byte, bool, error) {
+// It returns the header it wrote: when h.Masked (a client), the caller
+// must mask the payload with h.Mask (wsframe.Mask(h.Mask, 0, payload))
+// before sending it.
+func (s *Session) AppendHeader(dst []byte, op wsframe.Opcode, fin bool, n int) (out []byte, h wsframe.Header, err error) {
 	if op == wsframe.OpClose {
-		return dst, [4]byte{}, false, errors.New("wsconn: send Close with AppendClose")
+		return dst, h, errors.New("wsconn: send Close with AppendClose")
 	}
 	if err := s.checkSend(op, fin, n); err != nil {
-		return dst, [4]byte{}, false, err
+		return dst, h, err
 	}
-	h := wsframe.Header{Fin: fin, Opcode: op, Length: int64(n)}
+	h = wsframe.Header{Fin: fin, Opcode: op, Length: int64(n)}
 	if s.rng != nil {
 		h.Masked = true
 		binary.LittleEndian.PutUint32(h.Mask[:], uint32(s.rng.Uint64()))
 	}
-	return wsframe.AppendHeader(dst, h), h.Mask, h.Masked, nil
+	return wsframe.AppendHeader(dst, h), h, nil
 }
 
 // AppendClose appends this end's Close frame (RFC 6455 §5.5.1), once.

@@ -49,10 +49,10 @@ func pending(s *Session) string {
 			return "bad: " + err.Error()
 		}
 		buf = buf[n:]
-		if ev.Kind == wsframe.EventNone {
+		if ev.Kind == wsframe.TokenNone {
 			return b.String()
 		}
-		if ev.Kind == wsframe.EventHeader {
+		if ev.Kind == wsframe.TokenHeader {
 			fmt.Fprintf(&b, "%s:", ev.Header.Opcode)
 		} else if ev.End {
 			fmt.Fprintf(&b, "%x;", ev.Payload)
@@ -61,7 +61,7 @@ func pending(s *Session) string {
 }
 
 func TestSessionMessagesAndControl(t *testing.T) {
-	s := NewSession(Config{Role: wsframe.RoleServer})
+	s := NewSession(SessionConfig{Role: wsframe.RoleServer})
 	in := bytes.Join([][]byte{
 		masked(wsframe.OpText, false, "Hel"),
 		masked(wsframe.OpPing, true, "p"),
@@ -89,7 +89,7 @@ func TestSessionMessagesAndControl(t *testing.T) {
 // A Close this end sent first is not answered again; a ping after it is not
 // answered either.
 func TestSessionCloseWeStarted(t *testing.T) {
-	s := NewSession(Config{Role: wsframe.RoleServer})
+	s := NewSession(SessionConfig{Role: wsframe.RoleServer})
 	out, err := s.AppendClose(nil, wsframe.CloseGoingAway, "bye")
 	if err != nil || !bytes.Equal(out, []byte("\x88\x05\x03\xe9bye")) {
 		t.Fatalf("% x %v", out, err)
@@ -106,23 +106,23 @@ func TestSessionCloseWeStarted(t *testing.T) {
 func TestSessionFailures(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		cfg  Config
+		cfg  SessionConfig
 		in   []byte
 		rule wsframe.Rule
 	}{
-		{"continuation first", Config{}, masked(wsframe.OpContinuation, true, "x"), wsframe.ErrUnexpectedContinuation},
-		{"text inside text", Config{}, append(masked(wsframe.OpText, false, "a"), masked(wsframe.OpText, true, "b")...), wsframe.ErrMessageInProgress},
-		{"bad UTF-8 across fragments", Config{}, append(masked(wsframe.OpText, false, "\xE2\x82"), masked(wsframe.OpContinuation, true, "x")...), wsframe.ErrInvalidUTF8},
-		{"truncated UTF-8 at the end", Config{}, masked(wsframe.OpText, true, "\xE2\x82"), wsframe.ErrInvalidUTF8},
-		{"message over the limit", Config{MaxMessageSize: 5}, append(masked(wsframe.OpBinary, false, "abc"), masked(wsframe.OpContinuation, true, "def")...), wsframe.ErrMessageTooBig},
-		{"too many fragments", Config{MaxFragments: 2}, bytes.Repeat(masked(wsframe.OpContinuation, false, ""), 1), wsframe.ErrUnexpectedContinuation},
-		{"too many fragments", Config{MaxFragments: 2}, append(masked(wsframe.OpBinary, false, ""), bytes.Repeat(masked(wsframe.OpContinuation, false, ""), 2)...), wsframe.ErrTooManyFragments},
-		{"bad close code", Config{}, masked(wsframe.OpClose, true, "\x03\xed"), wsframe.ErrCloseCode},
-		{"1-byte close", Config{}, masked(wsframe.OpClose, true, "\x03"), wsframe.ErrCloseLength},
-		{"bad close reason", Config{}, masked(wsframe.OpClose, true, "\x03\xe8\xff"), wsframe.ErrCloseReasonUTF8},
-		{"frame rule", Config{}, []byte("\x81\x00"), wsframe.ErrUnmaskedFrame},
+		{"continuation first", SessionConfig{}, masked(wsframe.OpContinuation, true, "x"), wsframe.ErrUnexpectedContinuation},
+		{"text inside text", SessionConfig{}, append(masked(wsframe.OpText, false, "a"), masked(wsframe.OpText, true, "b")...), wsframe.ErrMessageInProgress},
+		{"bad UTF-8 across fragments", SessionConfig{}, append(masked(wsframe.OpText, false, "\xE2\x82"), masked(wsframe.OpContinuation, true, "x")...), wsframe.ErrInvalidUTF8},
+		{"truncated UTF-8 at the end", SessionConfig{}, masked(wsframe.OpText, true, "\xE2\x82"), wsframe.ErrInvalidUTF8},
+		{"message over the limit", SessionConfig{MaxMessageSize: 5}, append(masked(wsframe.OpBinary, false, "abc"), masked(wsframe.OpContinuation, true, "def")...), wsframe.ErrMessageTooBig},
+		{"too many fragments", SessionConfig{MaxFragments: 2}, bytes.Repeat(masked(wsframe.OpContinuation, false, ""), 1), wsframe.ErrUnexpectedContinuation},
+		{"too many fragments", SessionConfig{MaxFragments: 2}, append(masked(wsframe.OpBinary, false, ""), bytes.Repeat(masked(wsframe.OpContinuation, false, ""), 2)...), wsframe.ErrTooManyFragments},
+		{"bad close code", SessionConfig{}, masked(wsframe.OpClose, true, "\x03\xed"), wsframe.ErrCloseCode},
+		{"1-byte close", SessionConfig{}, masked(wsframe.OpClose, true, "\x03"), wsframe.ErrCloseLength},
+		{"bad close reason", SessionConfig{}, masked(wsframe.OpClose, true, "\x03\xe8\xff"), wsframe.ErrCloseReasonUTF8},
+		{"frame rule", SessionConfig{}, []byte("\x81\x00"), wsframe.ErrUnmaskedFrame},
 	} {
-		s := NewSession(Config{Role: wsframe.RoleServer, MaxMessageSize: c.cfg.MaxMessageSize, MaxFragments: c.cfg.MaxFragments})
+		s := NewSession(SessionConfig{Role: wsframe.RoleServer, MaxMessageSize: c.cfg.MaxMessageSize, MaxFragments: c.cfg.MaxFragments})
 		_, err := events(s, c.in)
 		if !errors.Is(err, c.rule) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.rule)
@@ -140,7 +140,7 @@ func TestSessionFailures(t *testing.T) {
 
 // UTF-8 fails at the offending byte, before the rest of the frame arrives.
 func TestSessionUTF8FailsFast(t *testing.T) {
-	s := NewSession(Config{Role: wsframe.RoleServer})
+	s := NewSession(SessionConfig{Role: wsframe.RoleServer})
 	frame := masked(wsframe.OpText, true, "abc\xFFdefghijklmnop")
 	_, err := events(s, frame[:10]) // header (6) + "abc" + 0xFF
 	var fe *wsframe.Error
@@ -150,7 +150,7 @@ func TestSessionUTF8FailsFast(t *testing.T) {
 }
 
 func TestSessionSendRules(t *testing.T) {
-	s := NewSession(Config{Role: wsframe.RoleClient})
+	s := NewSession(SessionConfig{Role: wsframe.RoleClient})
 	if _, err := s.AppendFrame(nil, wsframe.OpContinuation, true, nil); !errors.Is(err, ErrSequence) {
 		t.Errorf("continuation first: %v", err)
 	}
@@ -160,7 +160,7 @@ func TestSessionSendRules(t *testing.T) {
 	if _, err := s.AppendFrame(nil, wsframe.OpBinary, true, nil); !errors.Is(err, ErrSequence) {
 		t.Errorf("new message inside one: %v", err)
 	}
-	if _, err := s.AppendFrame(nil, wsframe.OpPing, true, make([]byte, 126)); !errors.Is(err, ErrControlTooLong) {
+	if _, err := s.AppendFrame(nil, wsframe.OpPing, true, make([]byte, 126)); !errors.Is(err, ErrControlPayloadTooLong) {
 		t.Errorf("long ping: %v", err)
 	}
 	if _, err := s.AppendFrame(nil, wsframe.OpPing, true, []byte("between fragments")); err != nil {
@@ -187,7 +187,7 @@ func TestSessionSendRules(t *testing.T) {
 }
 
 func TestSessionAllocations(t *testing.T) {
-	s := NewSession(Config{Role: wsframe.RoleServer})
+	s := NewSession(SessionConfig{Role: wsframe.RoleServer})
 	msg := masked(wsframe.OpBinary, true, strings.Repeat("x", 128))
 	buf := make([]byte, len(msg))
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -214,7 +214,7 @@ func events2(s *Session, in []byte) {
 // maxQueuedPongs Pongs, the last of them answering the latest Ping, and a
 // Close reply still follows them.
 func TestPongsQueuedAreBounded(t *testing.T) {
-	s := NewSession(Config{Role: wsframe.RoleServer})
+	s := NewSession(SessionConfig{Role: wsframe.RoleServer})
 	var in []byte
 	for i := range 1000 {
 		in = append(in, masked(wsframe.OpPing, true, fmt.Sprintf("%04d", i))...)
@@ -252,7 +252,7 @@ func BenchmarkTinyFragments(b *testing.B) {
 	b.ReportAllocs()
 	buf := make([]byte, len(in))
 	for b.Loop() {
-		s := NewSession(Config{Role: wsframe.RoleServer})
+		s := NewSession(SessionConfig{Role: wsframe.RoleServer})
 		copy(buf, in) // the session unmasks in place
 		for rest := buf; len(rest) > 0; {
 			ev, n, err := s.Next(rest)

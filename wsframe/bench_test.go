@@ -52,7 +52,7 @@ func (r *frameReader) frame() int {
 			panic(err)
 		}
 		r.buf = r.buf[n:]
-		if ev.Kind == EventPayload {
+		if ev.Kind == TokenPayload {
 			total += len(ev.Payload)
 			if ev.End {
 				return total

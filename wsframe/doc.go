@@ -8,15 +8,15 @@
 // do: they are unmasked a machine word at a time and handed back as slices of
 // the caller's buffer.
 //
-// # Why Next returns events
+// # Why Next returns tokens
 //
-// Parser.Next returns one event at a time (a header, or a piece of payload)
+// Parser.Next is the one way in. It returns one token at a time (a
+// header, or a piece of payload)
 // instead of calling back into the application. The caller keeps the control
-// flow: it can stop between any two events, hand the rest of the buffer to
+// flow: it can stop between any two tokens, hand the rest of the buffer to
 // something else, or feed the parser from inside a select loop, and there is
 // no re-entrancy to reason about (a callback that feeds the parser again).
-// Events are plain values, so reading a frame allocates nothing. Feed wraps
-// Next for those who prefer callbacks.
+// Tokens are plain values, so reading a frame allocates nothing.
 //
 // # Rules
 //

@@ -28,11 +28,11 @@ func Example() {
 				return
 			}
 			chunk = chunk[n:]
-			if ev.Kind == wsframe.EventNone {
+			if ev.Kind == wsframe.TokenNone {
 				break // need the next chunk
 			}
 			switch {
-			case ev.Kind == wsframe.EventHeader:
+			case ev.Kind == wsframe.TokenHeader:
 				fmt.Printf("%s fin=%v len=%d: ", ev.Header.Opcode, ev.Header.Fin, ev.Header.Length)
 			case ev.End:
 				fmt.Printf("%q end\n", ev.Payload)

@@ -225,6 +225,8 @@ type frameActions interface {
 	beginFrame(c byte)
 	// checkReservedBits checks that no RSV bit is set that the configuration does not allow (ErrReservedBits). It reports whether the input may go on; on false the machine enters its error state.
 	checkReservedBits() bool
+	// setMaskBit records the MASK bit of byte 1 as it is on the wire (the transition has matched it to the peer's role).
+	setMaskBit(c byte)
 	// setLen7 records a 7-bit payload length (0-125).
 	setLen7(c byte)
 	// lenByte shifts one byte of a 16- or 64-bit length in.
@@ -284,6 +286,7 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 		case serverFrameReadDataLen7:
 			if c >= 0x80 && c <= 0xFD {
 				// 0x80-0xFD
+				p.setMaskBit(c)
 				p.setLen7(c)
 				if !p.checkLength() {
 					// checkLength failed → FrameTooBig
@@ -293,9 +296,11 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 				state = serverFrameReadMaskKey0
 			} else if c == 0xFE {
 				// 0xFE
+				p.setMaskBit(c)
 				state = serverFrameReadLen16Hi
 			} else if c == 0xFF {
 				// 0xFF
+				p.setMaskBit(c)
 				state = serverFrameReadLen64Byte0
 			} else {
 				// 0x00-0x7F
@@ -305,6 +310,7 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 		case serverFrameReadControlLen7:
 			if c >= 0x80 && c <= 0xFD {
 				// 0x80-0xFD
+				p.setMaskBit(c)
 				p.setLen7(c)
 				if !p.checkLength() {
 					// checkLength failed → FrameTooBig
@@ -413,6 +419,7 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 		case clientFrameReadDataLen7:
 			if c <= 0x7D {
 				// 0x00-0x7D
+				p.setMaskBit(c)
 				p.setLen7(c)
 				if !p.checkLength() {
 					// checkLength failed → FrameTooBig
@@ -424,9 +431,11 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 				return n + 1, 0
 			} else if c == 0x7E {
 				// 0x7E
+				p.setMaskBit(c)
 				state = clientFrameReadLen16Hi
 			} else if c == 0x7F {
 				// 0x7F
+				p.setMaskBit(c)
 				state = clientFrameReadLen64Byte0
 			} else {
 				// 0x80-0xFF
@@ -436,6 +445,7 @@ func (p *Parser) step(data []byte) (n int, rule Rule) {
 		case clientFrameReadControlLen7:
 			if c <= 0x7D {
 				// 0x00-0x7D
+				p.setMaskBit(c)
 				p.setLen7(c)
 				if !p.checkLength() {
 					// checkLength failed → FrameTooBig

@@ -1,6 +1,10 @@
 package wsframe
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/wsfsm/wsfsm/internal/introspect"
+)
 
 // Role says which end of the connection the parser reads for.
 type Role uint8
@@ -36,27 +40,27 @@ type Config struct {
 	MaxPayload int64
 }
 
-// EventKind says what an Event carries.
-type EventKind uint8
+// TokenKind says what a Token carries.
+type TokenKind uint8
 
 const (
-	// EventNone: the input is used up; feed more.
-	EventNone EventKind = iota
-	// EventHeader: a frame header is complete (Event.Header).
-	EventHeader
-	// EventPayload: a piece of payload (Event.Payload), unmasked. Every
+	// TokenNone: the input is used up; feed more.
+	TokenNone TokenKind = iota
+	// TokenHeader: a frame header is complete (Token.Header).
+	TokenHeader
+	// TokenPayload: a piece of payload (Token.Payload), unmasked. Every
 	// frame has at least one; the last has End set (for an empty payload,
 	// a single empty piece with End set).
-	EventPayload
+	TokenPayload
 )
 
-// Event is what Next found. Next returns a pointer to the parser's own
-// Event, valid until the next call: nothing is copied or allocated.
-type Event struct {
-	Kind    EventKind
-	End     bool    // with EventPayload: this piece ends the frame
-	Header  *Header // the current frame's header (the parser's own): read it on EventHeader
-	Payload []byte  // with EventPayload: aliases the input, valid until it is reused
+// Token is what Next found. Next returns a pointer to the parser's own
+// Token, valid until the next call: nothing is copied or allocated.
+type Token struct {
+	Kind    TokenKind
+	End     bool    // with TokenPayload: this piece ends the frame
+	Header  *Header // the current frame's header (the parser's own): read it on TokenHeader
+	Payload []byte  // with TokenPayload: aliases the input, valid until it is reused
 }
 
 // Parser reads a stream of frames pushed in chunks of any size. The zero
@@ -74,7 +78,7 @@ type Parser struct {
 	maskPos   int    // offset into the masking key of the next payload byte
 	offset    int64  // bytes consumed from the stream
 	err       error
-	ev        Event // what Next returns a pointer to
+	ev        Token // what Next returns a pointer to
 }
 
 // NewParser returns a parser at the start of a stream.
@@ -99,35 +103,35 @@ func (p *Parser) Reset(c Config) {
 }
 
 // Next reads from data and returns the next event and how many bytes of data
-// it consumed. Call it again with data[n:]. It returns EventNone once data is
+// it consumed. Call it again with data[n:]. It returns TokenNone once data is
 // used up (n == len(data)); a header or an empty frame's end may still come
-// out of an empty data, so loop until EventNone:
+// out of an empty data, so loop until TokenNone:
 //
 //	for {
 //		ev, n, err := p.Next(buf)
 //		if err != nil { ... }
 //		buf = buf[n:]
-//		if ev.Kind == EventNone { break }
+//		if ev.Kind == TokenNone { break }
 //		...
 //	}
 //
 // Payload is unmasked in place: Next overwrites the payload bytes of data.
 // After an error Next returns the same error and consumes nothing.
-func (p *Parser) Next(data []byte) (*Event, int, error) {
+func (p *Parser) Next(data []byte) (*Token, int, error) {
 	if p.err != nil {
-		return p.emit(EventNone, nil, false), 0, p.err
+		return p.emit(TokenNone, nil, false), 0, p.err
 	}
 	if !p.inBulk() {
 		n, rule := p.step(data)
 		p.offset += int64(n)
 		if rule != 0 {
 			p.err = &Error{Rule: rule, Offset: p.offset}
-			return p.emit(EventNone, nil, false), n, p.err
+			return p.emit(TokenNone, nil, false), n, p.err
 		}
 		if !p.inBulk() {
-			return p.emit(EventNone, nil, false), n, nil
+			return p.emit(TokenNone, nil, false), n, nil
 		}
-		return p.emit(EventHeader, nil, false), n, nil
+		return p.emit(TokenHeader, nil, false), n, nil
 	}
 	k := len(data)
 	if uint64(k) >= p.remaining {
@@ -141,56 +145,23 @@ func (p *Parser) Next(data []byte) (*Event, int, error) {
 	p.offset += int64(k)
 	if p.remaining == 0 {
 		p.leaveBulk()
-		return p.emit(EventPayload, piece, true), k, nil
+		return p.emit(TokenPayload, piece, true), k, nil
 	}
 	if k == 0 {
-		return p.emit(EventNone, nil, false), 0, nil
+		return p.emit(TokenNone, nil, false), 0, nil
 	}
-	return p.emit(EventPayload, piece, false), k, nil
+	return p.emit(TokenPayload, piece, false), k, nil
 }
 
-// emit fills p.ev field by field: building an Event value and copying it
+// emit fills p.ev field by field: building a Token value and copying it
 // would store bytes and reload them as words, a store-forwarding stall
 // that costs more than the rest of a small frame.
-func (p *Parser) emit(kind EventKind, payload []byte, end bool) *Event {
+func (p *Parser) emit(kind TokenKind, payload []byte, end bool) *Token {
 	ev := &p.ev
 	ev.Kind = kind
 	ev.End = end
 	ev.Payload = payload
 	return ev
-}
-
-// Handler receives what Feed reads.
-type Handler interface {
-	// OnHeader is called when a frame header is complete.
-	OnHeader(h *Header) error
-	// OnPayload is called with each piece of a frame's payload, unmasked;
-	// end is set on the last one. p aliases the chunk passed to Feed.
-	OnPayload(p []byte, end bool) error
-}
-
-// Feed reads all of chunk, calling h for each header and payload piece. It
-// stops at the first error, the parser's or the handler's; a handler error
-// leaves the parser usable from the next byte. Payload is unmasked in place.
-func (p *Parser) Feed(chunk []byte, h Handler) error {
-	for {
-		ev, n, err := p.Next(chunk)
-		if err != nil {
-			return err
-		}
-		chunk = chunk[n:]
-		switch ev.Kind {
-		case EventNone:
-			return nil
-		case EventHeader:
-			err = h.OnHeader(ev.Header)
-		case EventPayload:
-			err = h.OnPayload(ev.Payload, ev.End)
-		}
-		if err != nil {
-			return err
-		}
-	}
 }
 
 // Remaining is the number of payload bytes of the current frame still to
@@ -215,27 +186,30 @@ func (p *Parser) AtFrameBoundary() bool {
 	return p.err == nil && (p.state == serverFrameReadOpcode || p.state == clientFrameReadOpcode)
 }
 
-// State names the machine state, e.g. "ServerFrame.ReadLen16Hi": for error
-// messages, debugging and state-coverage reports.
-func (p *Parser) State() string { return frameStateNames[p.state] }
+// stateName names the machine state, e.g. "ServerFrame.ReadLen16Hi". The
+// repository's tests read it through internal/introspect to check which
+// states a property reached; it is not part of the API.
+func (p *Parser) stateName() string { return frameStateNames[p.state] }
 
-// StateCount is the number of states of both frame machines; StateName(i)
-// for i in [0, StateCount) lists them.
-const StateCount = len(frameStateNames)
-
-// StateName names state i (see Parser.State).
-func StateName(i int) string { return frameStateNames[i] }
+func init() {
+	introspect.FrameState = func(p any) string { return p.(*Parser).stateName() }
+	introspect.FrameStates = frameStateNames[:]
+}
 
 // The actions the generated machine calls (gen/machines.go declares them).
 
 func (p *Parser) beginFrame(c byte) {
-	p.hdr = Header{Fin: c&0x80 != 0, Rsv: (c >> 4) & 7, Opcode: Opcode(c & 0x0F), Masked: p.server}
+	p.hdr = Header{Fin: c&0x80 != 0, Rsv: (c >> 4) & 7, Opcode: Opcode(c & 0x0F)}
 	p.length = 0
 }
 
 // RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension is negotiated that
 // defines meanings for non-zero values.
 func (p *Parser) checkReservedBits() bool { return p.hdr.Rsv&^p.allowedRSV == 0 }
+
+// setMaskBit reads the MASK bit from byte 1 (the machine has matched it to
+// the peer's role already).
+func (p *Parser) setMaskBit(c byte) { p.hdr.Masked = c&0x80 != 0 }
 
 func (p *Parser) setLen7(c byte) { p.length = uint64(c & 0x7F) }
 

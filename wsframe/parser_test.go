@@ -33,20 +33,20 @@ func eventLog(t testing.TB, c Config, input []byte, chunk int) string {
 			}
 			buf = buf[n:]
 			switch ev.Kind {
-			case EventNone:
+			case TokenNone:
 				if len(buf) != 0 {
-					t.Fatalf("EventNone with %d bytes left", len(buf))
+					t.Fatalf("TokenNone with %d bytes left", len(buf))
 				}
-			case EventHeader:
+			case TokenHeader:
 				fmt.Fprintf(&log, "header %v\n", *ev.Header)
 				payload = payload[:0]
-			case EventPayload:
+			case TokenPayload:
 				payload = append(payload, ev.Payload...)
 				if ev.End {
 					fmt.Fprintf(&log, "payload %q\n", payload)
 				}
 			}
-			if ev.Kind == EventNone {
+			if ev.Kind == TokenNone {
 				break
 			}
 		}
@@ -182,10 +182,10 @@ func TestRules(t *testing.T) {
 			var err error
 			for buf := append([]byte(nil), in...); err == nil; {
 				var n int
-				var ev *Event
+				var ev *Token
 				ev, n, err = p.Next(buf)
 				buf = buf[n:]
-				if ev.Kind == EventNone && err == nil {
+				if ev.Kind == TokenNone && err == nil {
 					t.Fatal("no error")
 				}
 			}
@@ -228,7 +228,7 @@ func TestLimitsAndAllowedBitsAccept(t *testing.T) {
 	}
 	p := NewParser(Config{Role: RoleClient, MaxPayload: math.MaxInt64})
 	ev, _, err := p.Next(unhex("82 7F 7F FF FF FF FF FF FF FF"))
-	if err != nil || ev.Kind != EventHeader || ev.Header.Length != math.MaxInt64 {
+	if err != nil || ev.Kind != TokenHeader || ev.Header.Length != math.MaxInt64 {
 		t.Fatalf("got %v %v", ev, err)
 	}
 }
@@ -243,38 +243,42 @@ func TestReservedOpcodesAll(t *testing.T) {
 	}
 }
 
-func TestFeedHandler(t *testing.T) {
-	var h recorder
+// A stream fed a byte at a time reads as whole: headers, with the MASK bit
+// as on the wire, and payload pieces that join up.
+func TestNextByteByByte(t *testing.T) {
+	var out strings.Builder
 	p := NewParser(client)
 	in := unhex("01 03 48 65 6c 89 00 80 02 6c 6f")
 	for i := range in {
-		if err := p.Feed(in[i:i+1], &h); err != nil {
-			t.Fatal(err)
+		chunk := in[i : i+1]
+		for {
+			tok, n, err := p.Next(chunk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chunk = chunk[n:]
+			if tok.Kind == TokenNone {
+				break
+			}
+			if tok.Kind == TokenHeader {
+				fmt.Fprintf(&out, "[%v masked=%v]", *tok.Header, tok.Header.Masked)
+				continue
+			}
+			out.Write(tok.Payload)
+			if tok.End {
+				out.WriteString("|")
+			}
 		}
 	}
-	want := "[text fin=false rsv=000 len=3]Hel|[ping fin=true rsv=000 len=0]|[continuation fin=true rsv=000 len=2]lo|"
-	if h.String() != want {
-		t.Errorf("got %s, want %s", h.String(), want)
+	want := "[text fin=false rsv=000 len=3 masked=false]Hel|[ping fin=true rsv=000 len=0 masked=false]|[continuation fin=true rsv=000 len=2 masked=false]lo|"
+	if out.String() != want {
+		t.Errorf("got %s, want %s", out.String(), want)
 	}
-	stop := errors.New("stop")
-	h.fail = stop
-	if err := p.Feed(unhex("89 00"), &h); err != stop {
-		t.Errorf("handler error not returned: %v", err)
+	sp := NewParser(server)
+	tok, _, err := sp.Next(unhex("81 80 01 02 03 04"))
+	if err != nil || tok.Kind != TokenHeader || !tok.Header.Masked || tok.Header.Mask != [4]byte{1, 2, 3, 4} {
+		t.Errorf("masked header read as %+v, %v", tok.Header, err)
 	}
-}
-
-type recorder struct {
-	strings.Builder
-	fail error
-}
-
-func (r *recorder) OnHeader(h *Header) error { fmt.Fprintf(r, "[%v]", *h); return r.fail }
-func (r *recorder) OnPayload(p []byte, end bool) error {
-	r.Write(p)
-	if end {
-		r.WriteString("|")
-	}
-	return nil
 }
 
 func TestStateNamesCoverMachines(t *testing.T) {
@@ -366,7 +370,7 @@ func TestEveryFailureIsADeadErrorState(t *testing.T) {
 			}
 			p.err = nil // only the machine is left to stop it
 			ev, n, err := p.Next(unhex("81 85 00 00 00 00"))
-			if !errors.As(err, &fe) || fe.Rule != c.rule || fe.Offset != p.offset || n != 0 || ev.Kind != EventNone {
+			if !errors.As(err, &fe) || fe.Rule != c.rule || fe.Offset != p.offset || n != 0 || ev.Kind != TokenNone {
 				t.Errorf("%s: after %v with the error cleared: event %v, %d bytes, error %v", c.in, c.rule, ev.Kind, n, err)
 			}
 		}

@@ -113,7 +113,7 @@ func (d *wsfsmReader) frame() ([]byte, error) {
 					return nil, err
 				}
 				d.payload = d.payload[:start+n]
-				if ev.Kind == wsframe.EventPayload && ev.End {
+				if ev.Kind == wsframe.TokenPayload && ev.End {
 					return d.payload, nil
 				}
 				continue
@@ -129,7 +129,7 @@ func (d *wsfsmReader) frame() ([]byte, error) {
 			return nil, err
 		}
 		d.buf = d.buf[n:]
-		if ev.Kind != wsframe.EventPayload {
+		if ev.Kind != wsframe.TokenPayload {
 			continue
 		}
 		if ev.End && len(d.payload) == 0 {
@@ -254,7 +254,7 @@ func BenchmarkInPlace(b *testing.B) {
 						b.Fatal(err)
 					}
 					buf = buf[n:]
-					if ev.Kind == wsframe.EventPayload {
+					if ev.Kind == wsframe.TokenPayload {
 						got += len(ev.Payload)
 						if ev.End {
 							break

@@ -102,7 +102,7 @@ func wsfsmHandler(m Mode) http.Handler {
 		if err != nil {
 			return
 		}
-		server.Serve(c, server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }})
+		server.ServeConn(c, server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }})
 	})
 }
 

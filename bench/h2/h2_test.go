@@ -20,7 +20,7 @@ import (
 
 // The benchmarks compare a WebSocket over HTTP/2 with one over HTTP/1.1,
 // both over TLS to the same httptest server on loopback, whose handler is
-// server.Upgrade then server.Serve echoing. They need the process to offer
+// server.Upgrade then server.ServeConn echoing. They need the process to offer
 // extended CONNECT (net/http reads GODEBUG once, at start):
 //
 //	GODEBUG=http2xconnect=1 go -C bench test -run '^$' -bench . ./h2
@@ -37,7 +37,7 @@ func benchServer(b *testing.B) (*h2Server, *tls.Config) {
 		if err != nil {
 			return
 		}
-		server.Serve(c, echo) // on HTTP/2 the stream lives while the handler runs
+		server.ServeConn(c, echo) // on HTTP/2 the stream lives while the handler runs
 	}))
 	s.EnableHTTP2 = true
 	s.StartTLS()

@@ -92,7 +92,7 @@ func newWsfsmWith(b *testing.B, p hub.Policy, sndbuf int) (*wsfsmServer, http.Ha
 		// The read loop on a goroutine of its own, as gorilla's example
 		// does: the handler's goroutine, whose stack net/http has grown,
 		// ends.
-		go server.Serve(c, server.Funcs{Close: func(*wsconn.Conn, error) { sub.Close() }})
+		go server.ServeConn(c, server.Funcs{Close: func(*wsconn.Conn, error) { sub.Close() }})
 	})
 }
 

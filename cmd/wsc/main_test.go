@@ -286,7 +286,7 @@ func TestHandshakeRefused(t *testing.T) {
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
 		c, err := server.Upgrade(w, r, nil)
 		if err == nil {
-			server.Serve(c, server.Funcs{})
+			server.ServeConn(c, server.Funcs{})
 		}
 	})
 	hs := httptest.NewServer(mux)
@@ -328,7 +328,7 @@ func TestHeadersProtocolsVerbose(t *testing.T) {
 			return
 		}
 		c.WriteMessage(wsframe.OpText, []byte(r.Header.Get("X-Token")+" "+r.Header.Get("X-Other")+" "+c.Subprotocol()))
-		server.Serve(c, server.Funcs{})
+		server.ServeConn(c, server.Funcs{})
 	}))
 	t.Cleanup(hs.Close)
 	u := "ws" + strings.TrimPrefix(hs.URL, "http") + "/path?q=1"

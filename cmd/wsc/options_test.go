@@ -158,13 +158,14 @@ func TestPingAndTimeouts(t *testing.T) {
 	wantCode(t, r, 1)
 	wantStderr(t, r, `the opening handshake took longer than --connect-timeout 300ms`)
 
-	// Pings both ways with a live peer: wsecho pings the silent client,
-	// which answers; the client pings, wsecho answers. stdin ends once
-	// the trace has shown all four.
+	// Pings both ways with a live peer: wsecho pings a client silent for
+	// 100 ms, which answers; the client pings every 300 ms (so that wsecho
+	// sees such silences: the client's pings are input to it), wsecho
+	// answers. stdin ends once the trace has shown all four.
 	echo := startEcho(t, "-ping", "100ms")
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, wscBin, "-vv", "--ping", "100ms", "ws://"+echo+"/")
+	cmd := exec.CommandContext(ctx, wscBin, "-vv", "--ping", "300ms", "ws://"+echo+"/")
 	stdin, _ := cmd.StdinPipe()
 	stderr, _ := cmd.StderrPipe()
 	var out bytes.Buffer

@@ -180,13 +180,13 @@ func (d *traceDir) feed(b []byte) {
 		}
 		buf = buf[n:]
 		switch ev.Kind {
-		case wsframe.EventNone:
+		case wsframe.TokenNone:
 			return
-		case wsframe.EventHeader:
+		case wsframe.TokenHeader:
 			d.hdr = *ev.Header
 			d.start = d.p.Offset() - int64(wsframe.HeaderSize(d.hdr))
 			d.payload = d.payload[:0]
-		case wsframe.EventPayload:
+		case wsframe.TokenPayload:
 			if room := wsframe.MaxControlPayload - len(d.payload); room > 0 {
 				d.payload = append(d.payload, ev.Payload[:min(room, len(ev.Payload))]...)
 			}

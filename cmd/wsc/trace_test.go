@@ -108,12 +108,12 @@ func TestTraceRuleBrokenByServer(t *testing.T) {
 				}
 				got = got[n:]
 				switch ev.Kind {
-				case wsframe.EventHeader:
+				case wsframe.TokenHeader:
 					h = *ev.Header
-				case wsframe.EventPayload:
+				case wsframe.TokenPayload:
 					payload = append(payload, ev.Payload...)
 				}
-				if ev.Kind == wsframe.EventNone {
+				if ev.Kind == wsframe.TokenNone {
 					break
 				}
 			}

@@ -270,10 +270,10 @@ func (c *conn) readMessage() (int, error) {
 				return total, perr
 			}
 			c.rest = c.rest[k:]
-			if ev.Kind == wsframe.EventNone {
+			if ev.Kind == wsframe.TokenNone {
 				break
 			}
-			if ev.Kind == wsframe.EventPayload {
+			if ev.Kind == wsframe.TokenPayload {
 				total += len(ev.Payload)
 				if ev.End && ev.Header.Fin {
 					return total, nil

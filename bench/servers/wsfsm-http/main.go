@@ -1,5 +1,5 @@
 // Echo server on wsfsm inside net/http, as cmd/wschat does it: a handler
-// calls server.Upgrade, then server.Serve runs the connection in the
+// calls server.Upgrade, then server.ServeConn runs the connection in the
 // handler's goroutine.
 package main
 
@@ -28,6 +28,6 @@ func main() {
 		if err != nil {
 			return
 		}
-		server.Serve(c, h)
+		server.ServeConn(c, h)
 	})))
 }

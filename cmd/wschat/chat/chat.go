@@ -249,7 +249,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	served = true
 	serve := func() {
 		defer h.sessions.Done()
-		server.Serve(c, server.Funcs{
+		server.ServeConn(c, server.Funcs{
 			Message: func(_ *wsconn.Conn, op wsframe.Opcode, data []byte) { h.receive(cl, op, data) },
 			Close:   func(*wsconn.Conn, error) { h.leave(cl) },
 		})
