@@ -216,15 +216,32 @@ func FromHTTP(r *http.Request) *Request {
 	if r.Host != "" {
 		req.Header = append(req.Header, Field{Name: "Host", Value: r.Host})
 	}
-	names := make([]string, 0, len(r.Header))
-	for name := range r.Header {
+	req.Header = AppendHTTPHeader(req.Header, r.Header)
+	return req
+}
+
+// AppendHTTPHeader appends the fields of h to dst, names sorted (an
+// http.Header keeps no order), and returns it.
+func AppendHTTPHeader(dst Header, h http.Header) Header {
+	names := make([]string, 0, len(h))
+	for name := range h {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		for _, v := range r.Header[name] {
-			req.Header = append(req.Header, Field{Name: name, Value: v})
+		for _, v := range h[name] {
+			dst = append(dst, Field{Name: name, Value: v})
 		}
 	}
-	return req
+	return dst
+}
+
+// HTTP returns the fields as an http.Header (names canonicalised, the
+// order of each name's values kept).
+func (h Header) HTTP() http.Header {
+	out := make(http.Header, len(h))
+	for _, f := range h {
+		out.Add(f.Name, f.Value)
+	}
+	return out
 }

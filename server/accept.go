@@ -92,9 +92,9 @@ func rejectBusy(nc net.Conn, o *Options) {
 // answers rejections itself, hijacks the connection and returns it. The
 // caller then reads it, or hands it to ServeConn. Header fields the handler set
 // on w before the call (Set-Cookie, say) go out with the answer. Every
-// field of o applies:
-// keepalive and the idle timeout run from here on, for as long as the
-// connection lives (something must read it for pongs and input to count).
+// field of o applies: keepalive and the idle timeout (o.Conn) run from here
+// on, for as long as the connection lives (something must read it for
+// pongs and input to count).
 //
 // An HTTP/2 request is an RFC 8441 extended CONNECT (handshake.CheckConnect,
 // answered with a 200): the connection is then a stream of the HTTP/2
@@ -138,7 +138,6 @@ func Upgrade(w http.ResponseWriter, r *http.Request, o *Options) (*wsconn.Conn, 
 	}
 	nc.SetDeadline(time.Time{})
 	c := wsconn.NewConn(nc, wsframe.RoleServer, up.Protocol, buffered(brw.Reader), o.connOptions(up))
-	keepalive(c, o)
 	return c, nil
 }
 

@@ -150,7 +150,7 @@ func TestAttackCloseWithStuckWriter(t *testing.T) {
 // write to it is blocked.
 func TestAttackIdleTimeoutDropsNonReader(t *testing.T) {
 	s := startServer(t, &Server{
-		Options: Options{IdleTimeout: 200 * time.Millisecond, Conn: wsconn.Options{WriteTimeout: time.Minute, CloseTimeout: 200 * time.Millisecond}},
+		Options: Options{Conn: wsconn.Options{IdleTimeout: 200 * time.Millisecond, WriteTimeout: time.Minute, CloseTimeout: 200 * time.Millisecond}},
 		Handler: Funcs{Open: func(c *wsconn.Conn) {
 			go func() {
 				chunk := make([]byte, 1<<20)
@@ -290,7 +290,7 @@ func TestAttackSlowlorisHandshake(t *testing.T) {
 func TestUpgradeRunsKeepalive(t *testing.T) {
 	ended := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Upgrade(w, r, &Options{PingInterval: 50 * time.Millisecond, Logf: func(string, ...any) {}})
+		c, err := Upgrade(w, r, &Options{Conn: wsconn.Options{PingInterval: 50 * time.Millisecond}})
 		if err != nil {
 			return
 		}

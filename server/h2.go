@@ -64,7 +64,6 @@ func upgradeHTTP2(w http.ResponseWriter, r *http.Request, o *Options) (*wsconn.C
 	}
 	s.SetWriteDeadline(time.Time{})
 	c := wsconn.NewConn(s, wsframe.RoleServer, up.Protocol, nil, o.connOptions(up))
-	keepalive(c, o)
 	return c, nil
 }
 

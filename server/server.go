@@ -94,14 +94,6 @@ func (f Funcs) OnClose(c *wsconn.Conn, err error) {
 // reads the request (ReadHeaderTimeout, MaxHeaderBytes) and the handler
 // decides whom to upgrade.
 type Options struct {
-	// IdleTimeout closes (1001) a connection from which nothing arrived for
-	// this long; 0 disables. Input is what a reader took in: a connection
-	// nobody reads is idle.
-	IdleTimeout time.Duration
-	// PingInterval pings a connection silent for this long; one that does
-	// not answer within PingTimeout (default: PingInterval) is closed. 0
-	// disables keepalive. Pongs are seen by whoever reads the connection.
-	PingInterval, PingTimeout time.Duration
 	// Handshake options: Origin policy (default: same origin, or no
 	// Origin), subprotocols.
 	CheckOrigin    func(origin string, r *handshake.Request) bool
@@ -115,8 +107,10 @@ type Options struct {
 	// trade ratio for memory (nothing held between messages). The
 	// agreement replaces Conn.Deflate.
 	Deflate *handshake.DeflateConfig
-	// Conn configures each connection: message size limit
-	// (MaxMessageSize), fragments, read buffer, write and close timeouts.
+	// Conn configures each connection: keepalive pings (PingInterval,
+	// PingTimeout) and IdleTimeout, which run from the upgrade on; the
+	// message size limit (MaxMessageSize), read buffer, write and close
+	// timeouts; hooks for pings, pongs and the peer's Close.
 	Conn wsconn.Options
 	// Logf logs accept errors and dropped connections (default log.Printf).
 	Logf func(format string, args ...any)
@@ -248,11 +242,10 @@ func (s *Server) serveConn(nc net.Conn) {
 	n := s.open.Add(1)
 	defer s.open.Add(-1)
 	var c *wsconn.Conn
-	stopKeepalive := func() {}
 	if s.MaxConns > 0 && n > int64(s.MaxConns) {
 		rejectBusy(nc, o)
-	} else if c = s.acceptRaw(nc); c != nil {
-		stopKeepalive = keepalive(c, o)
+	} else {
+		c = s.acceptRaw(nc)
 	}
 	s.mu.Lock()
 	delete(s.raw, nc)
@@ -268,7 +261,6 @@ func (s *Server) serveConn(nc net.Conn) {
 		return
 	}
 	run(c, s.Handler)
-	stopKeepalive()
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -286,71 +278,6 @@ func run(c *wsconn.Conn, h Handler) {
 		c.CloseNow() // Run stopped on a read deadline
 	}
 	h.OnClose(c, err)
-}
-
-// ErrPingTimeout is why a connection that did not answer a ping ended.
-var ErrPingTimeout = errors.New("server: no pong within the ping timeout")
-
-// keepalive pings silent connections and closes dead or idle ones. It uses
-// one timer per connection, no goroutine while waiting, and stops by itself
-// once the connection has ended (or when stop is called).
-func keepalive(c *wsconn.Conn, o *Options) (stop func()) {
-	interval, timeout, idle := o.PingInterval, o.PingTimeout, o.IdleTimeout
-	if timeout <= 0 {
-		timeout = interval
-	}
-	if interval <= 0 && idle <= 0 {
-		return func() {}
-	}
-	var mu sync.Mutex
-	var t *time.Timer
-	var pingSent time.Time
-	stopped := false
-	period := interval
-	if period <= 0 || (idle > 0 && idle < period) {
-		period = idle
-	}
-	var tick func()
-	tick = func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if stopped {
-			return
-		}
-		select {
-		case <-c.Done():
-			stopped = true
-			return
-		default:
-		}
-		last := c.LastActivity()
-		now := time.Now()
-		switch {
-		case idle > 0 && now.Sub(last) >= idle:
-			go c.Close(wsframe.CloseGoingAway, "idle timeout")
-			return
-		case !pingSent.IsZero() && last.Before(pingSent) && now.Sub(pingSent) >= timeout:
-			// Dead peer: no handshake to wait for.
-			o.logf("server: %v: %v", c.RemoteAddr(), ErrPingTimeout)
-			c.CloseNow()
-			return
-		case interval > 0 && now.Sub(last) >= interval && (pingSent.IsZero() || !last.Before(pingSent)):
-			pingSent = now
-			go c.WritePing(nil)
-			t.Reset(timeout)
-			return
-		}
-		t.Reset(period)
-	}
-	mu.Lock()
-	t = time.AfterFunc(period, tick)
-	mu.Unlock()
-	return func() {
-		mu.Lock()
-		stopped = true
-		t.Stop()
-		mu.Unlock()
-	}
 }
 
 // Shutdown stops accepting, sends Close 1001 to every open connection and

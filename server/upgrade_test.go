@@ -108,7 +108,7 @@ func TestDialTLS(t *testing.T) {
 // A connection from which nothing arrives for IdleTimeout gets 1001.
 func TestIdleTimeout(t *testing.T) {
 	// The client never answers the Close: the close timeout ends the wait.
-	s := startEcho(t, Options{IdleTimeout: 100 * time.Millisecond, Conn: wsconn.Options{CloseTimeout: 200 * time.Millisecond}})
+	s := startEcho(t, Options{Conn: wsconn.Options{IdleTimeout: 100 * time.Millisecond, CloseTimeout: 200 * time.Millisecond}})
 	nc := dialRaw(t, s)
 	start := time.Now()
 	got := readReply(t, nc, 3*time.Second)

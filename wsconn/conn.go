@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/bits"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,8 +42,28 @@ type Options struct {
 	// with a handshake of your own.
 	Deflate *handshake.DeflateParams
 	// CompressThreshold: WriteMessage sends shorter messages uncompressed.
-	// See Config.CompressThreshold.
+	// See SessionConfig.CompressThreshold.
 	CompressThreshold int
+
+	// PingInterval pings the peer when nothing has arrived from it for
+	// this long; a peer that then sends nothing within PingTimeout
+	// (default: PingInterval) is dropped, and reads fail with an error
+	// wrapping ErrPingTimeout. 0 (the default): no keepalive. Any input
+	// counts, and input is what a reader takes in: something must read the
+	// connection (Run, ReadMessage, the server's loop).
+	PingInterval, PingTimeout time.Duration
+	// IdleTimeout closes the connection (1001 "idle timeout") when nothing
+	// has arrived for this long; 0 (the default): never.
+	IdleTimeout time.Duration
+
+	// OnPing, OnPong and OnClose, when set, are called by the reader as a
+	// Ping, a Pong or the peer's Close arrives, with its payload or reason
+	// (borrowed for the call). They observe: the Pong that a Ping calls
+	// for and the reply to a Close are sent as without them. They run on
+	// the reading goroutine, so they must not block or read c; writing
+	// from them is allowed.
+	OnPing, OnPong func(c *Conn, payload []byte)
+	OnClose        func(c *Conn, code wsframe.CloseCode, reason []byte)
 }
 
 // Default options.
@@ -120,6 +141,7 @@ type Conn struct {
 	writeErr      error       // sticky: set under wlock when a write failed
 	userWriteDL   atomic.Int64
 	closed        atomic.Bool
+	cause         atomic.Pointer[error] // why this end closed, when it had a reason
 	endingStarted atomic.Bool
 }
 
@@ -150,6 +172,7 @@ func NewConn(nc net.Conn, role wsframe.Role, protocol string, buffered []byte, o
 	}
 	c.w = copy(c.rbuf, buffered)
 	c.lastIn.Store(time.Now().UnixNano())
+	c.startKeepalive()
 	return c
 }
 
@@ -183,6 +206,15 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
+// SetReadLimit changes the largest message accepted (MaxMessageSize; 0 or
+// less: the default) from the next frame on, for example after a client
+// has authenticated. A message over it ends the connection with 1009.
+func (c *Conn) SetReadLimit(n int64) {
+	c.mu.Lock()
+	c.s.SetMaxMessageSize(n)
+	c.mu.Unlock()
+}
+
 // LastActivity is when input last arrived.
 func (c *Conn) LastActivity() time.Time { return time.Unix(0, c.lastIn.Load()) }
 
@@ -212,11 +244,23 @@ func (c *Conn) nextEvent() (*Event, error) {
 			case EventNone:
 			case EventClose:
 				c.readErr = &CloseError{Code: ev.Code, Reason: string(ev.Reason)}
+				if c.opts.OnClose != nil {
+					c.opts.OnClose(c, ev.Code, ev.Reason)
+				}
 				c.finishReading()
 				c.endConnection()
 				return ev, nil
 			case EventPing:
 				c.sendReplies()
+				if c.opts.OnPing != nil {
+					c.opts.OnPing(c, ev.Data)
+				}
+				return ev, nil
+			case EventPong:
+				c.notePong(ev.Data)
+				if c.opts.OnPong != nil {
+					c.opts.OnPong(c, ev.Data)
+				}
 				return ev, nil
 			default:
 				return ev, nil
@@ -297,7 +341,9 @@ func (c *Conn) readFailed(err error) error {
 	if errors.As(err, &ne) && ne.Timeout() && !c.closed.Load() {
 		return err
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.closed.Load() {
+	if cause := c.cause.Load(); cause != nil {
+		err = *cause
+	} else if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.closed.Load() {
 		err = &CloseError{Code: wsframe.CloseAbnormal}
 	}
 	c.readErr = err
@@ -435,6 +481,13 @@ func (c *Conn) linger() {
 	c.closeNow()
 }
 
+// fail closes the connection without a handshake for a reason of this
+// end's (a keepalive ping left unanswered): reads return err.
+func (c *Conn) fail(err error) {
+	c.cause.CompareAndSwap(nil, &err)
+	c.closeNow()
+}
+
 func (c *Conn) closeNow() {
 	if c.closed.CompareAndSwap(false, true) {
 		c.nc.Close()
@@ -467,8 +520,6 @@ func (c *Conn) readMessage(dst []byte) (wsframe.Opcode, []byte, error) {
 			return 0, dst, err
 		}
 		switch ev.Kind {
-		case EventPong:
-			c.notePong(ev.Data)
 		case EventData:
 			c.appendPiece(ev.Data, ev.End)
 			if ev.End {
@@ -539,8 +590,6 @@ func (c *Conn) NextReader() (wsframe.Opcode, io.Reader, error) {
 			return 0, nil, err
 		}
 		switch ev.Kind {
-		case EventPong:
-			c.notePong(ev.Data)
 		case EventData:
 			return ev.Opcode, &messageReader{c: c, piece: ev.Data, end: ev.End}, nil
 		}
@@ -565,8 +614,6 @@ func (m *messageReader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		switch ev.Kind {
-		case EventPong:
-			m.c.notePong(ev.Data)
 		case EventData:
 			m.piece, m.end = ev.Data, ev.End
 		}
@@ -855,7 +902,9 @@ func (c *Conn) writeMessageFrame(ctx context.Context, op wsframe.Opcode, fin boo
 // compressed when permessage-deflate is on and the message is at least
 // Options.CompressThreshold long.
 func (c *Conn) WriteMessage(op wsframe.Opcode, p []byte) error {
-	c.msgLock <- struct{}{}
+	if err := c.lockMessage(nil); err != nil {
+		return err
+	}
 	defer func() { <-c.msgLock }()
 	return c.writeMessageFrame(nil, op, true, p, true)
 }
@@ -864,7 +913,9 @@ func (c *Conn) WriteMessage(op wsframe.Opcode, p []byte) error {
 // already compressed (images, archives), where deflate would cost time and
 // save nothing.
 func (c *Conn) WriteUncompressed(op wsframe.Opcode, p []byte) error {
-	c.msgLock <- struct{}{}
+	if err := c.lockMessage(nil); err != nil {
+		return err
+	}
 	defer func() { <-c.msgLock }()
 	return c.writeMessageFrame(nil, op, true, p, false)
 }
@@ -880,29 +931,70 @@ func (c *Conn) WriteMessageContext(ctx context.Context, op wsframe.Opcode, p []b
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	select {
-	case c.msgLock <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := c.lockMessage(ctx); err != nil {
+		return err
 	}
 	defer func() { <-c.msgLock }()
 	return contextCause(ctx, c.writeMessageFrame(ctx, op, true, p, true))
 }
 
+// lockMessage takes the message lock (one data message at a time: a
+// fragmented one holds it from NextWriter to Close). A caller that has to
+// wait for it waits at most until the write deadline (the write timeout
+// from now, or the SetWriteDeadline deadline if sooner), then gets
+// os.ErrDeadlineExceeded, or until ctx (nil: none) is done.
+func (c *Conn) lockMessage(ctx context.Context) error {
+	select {
+	case c.msgLock <- struct{}{}:
+		return nil
+	default:
+	}
+	var deadline <-chan time.Time
+	if d := c.writeDeadline(time.Time{}); !d.IsZero() {
+		t := time.NewTimer(time.Until(d))
+		defer t.Stop()
+		deadline = t.C
+	}
+	var done <-chan struct{}
+	if ctx != nil {
+		done = ctx.Done()
+	}
+	select {
+	case c.msgLock <- struct{}{}:
+		return nil
+	case <-deadline:
+		return fmt.Errorf("wsconn: another message is being written: %w", os.ErrDeadlineExceeded)
+	case <-done:
+		return ctx.Err()
+	}
+}
+
 // NextWriter starts a message sent in fragments: each Write sends one
 // fragment, Close sends the last. Fragmented messages go uncompressed
-// (permessage-deflate compresses whole messages here: WriteMessage). Other data messages wait until Close;
-// control frames may go out between fragments.
+// (permessage-deflate compresses whole messages here: WriteMessage).
+// Other data messages wait until Close; control frames may go out between
+// fragments. While another message is being written, NextWriter waits for
+// it at most the write timeout (or until the SetWriteDeadline deadline, if
+// sooner), then returns os.ErrDeadlineExceeded.
 func (c *Conn) NextWriter(op wsframe.Opcode) (io.WriteCloser, error) {
+	return c.NextWriterContext(context.Background(), op)
+}
+
+// NextWriterContext is NextWriter bounded by ctx as well: waiting for the
+// previous message and every fragment's write give up when ctx is done.
+func (c *Conn) NextWriterContext(ctx context.Context, op wsframe.Opcode) (io.WriteCloser, error) {
 	if op != wsframe.OpText && op != wsframe.OpBinary {
 		return nil, ErrSequence
 	}
-	c.msgLock <- struct{}{}
-	return &messageWriter{c: c, op: op}, nil
+	if err := c.lockMessage(ctx); err != nil {
+		return nil, err
+	}
+	return &messageWriter{c: c, ctx: ctx, op: op}, nil
 }
 
 type messageWriter struct {
 	c      *Conn
+	ctx    context.Context
 	op     wsframe.Opcode
 	closed bool
 }
@@ -914,7 +1006,7 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := w.c.writeMessageFrame(nil, w.op, false, p, false); err != nil {
+	if err := w.c.writeMessageFrame(w.ctx, w.op, false, p, false); err != nil {
 		return 0, err
 	}
 	w.op = wsframe.OpContinuation
@@ -927,7 +1019,7 @@ func (w *messageWriter) Close() error {
 	}
 	w.closed = true
 	defer func() { <-w.c.msgLock }()
-	return w.c.writeMessageFrame(nil, w.op, true, nil, false)
+	return w.c.writeMessageFrame(w.ctx, w.op, true, nil, false)
 }
 
 // WritePing sends a Ping without waiting for the Pong.

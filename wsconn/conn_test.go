@@ -265,7 +265,7 @@ func TestDialFailures(t *testing.T) {
 // Keepalive: a client that never answers pings is dropped; one that does
 // (any reading client) stays.
 func TestKeepalive(t *testing.T) {
-	s := startServer(t, server.Options{PingInterval: 50 * time.Millisecond, PingTimeout: 50 * time.Millisecond})
+	s := startServer(t, server.Options{Conn: wsconn.Options{PingInterval: 50 * time.Millisecond, PingTimeout: 50 * time.Millisecond}})
 	live := dial(t, s.url, nil)
 	go func() {
 		for {

@@ -18,11 +18,11 @@ import (
 
 // DialOptions configure Dial. The zero value works.
 type DialOptions struct {
-	Protocols []string         // subprotocols offered, in order of preference
-	Origin    string           // Origin header, if any
-	Header    handshake.Header // extra request header fields
-	TLSConfig *tls.Config      // for wss://; ServerName defaults to the URL's host
-	Dialer    *net.Dialer      // nil: a zero net.Dialer
+	Protocols []string    // subprotocols offered, in order of preference
+	Origin    string      // Origin header, if any
+	Header    http.Header // extra request header fields (Authorization, Cookie, ...)
+	TLSConfig *tls.Config // for wss://; ServerName defaults to the URL's host
+	Dialer    *net.Dialer // nil: a zero net.Dialer
 	// NetDial, when set, opens the TCP connection instead of Dialer (a
 	// SOCKS dialer, an in-memory pipe in tests, a connection wrapped to
 	// count or trace its bytes). TLS for wss:// still runs on top of it.
@@ -64,7 +64,7 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	req, err := handshake.NewClientRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: o.Header, Deflate: o.DeflateOffer})
+	req, err := handshake.NewClientRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: handshake.AppendHTTPHeader(nil, o.Header), Deflate: o.DeflateOffer})
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func clientHandshake(ctx context.Context, nc net.Conn, req *handshake.ClientRequ
 type HandshakeError struct {
 	Status int
 	Reason string
-	Header handshake.Header
+	Header http.Header
 	// Body is the start of the response body as sent (at most
 	// MaxRefusalBody bytes; what arrived within a short wait).
 	Body []byte
@@ -231,5 +231,5 @@ func refused(ctx context.Context, nc net.Conn, resp *handshake.Response, rest []
 			}
 		}
 	}
-	return &HandshakeError{Status: resp.Status, Reason: resp.Reason, Header: resp.Header, Body: body}
+	return &HandshakeError{Status: resp.Status, Reason: resp.Reason, Header: resp.Header.HTTP(), Body: body}
 }

@@ -129,7 +129,7 @@ func (t *HTTP2Transport) dial(ctx context.Context, u *url.URL, o *DialOptions) (
 		return nil, ErrHTTP2Options
 	}
 	t.init()
-	cr, err := handshake.NewConnectRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: o.Header, Deflate: o.DeflateOffer})
+	cr, err := handshake.NewConnectRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: handshake.AppendHTTPHeader(nil, o.Header), Deflate: o.DeflateOffer})
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (t *HTTP2Transport) dial(ctx context.Context, u *url.URL, o *DialOptions) (
 	}
 	if tc.ConnectionState().NegotiatedProtocol != "h2" {
 		// The server speaks HTTP/1.1 only: the WebSocket runs here.
-		req, err := handshake.NewClientRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: o.Header})
+		req, err := handshake.NewClientRequest(u, handshake.ClientOptions{Origin: o.Origin, Protocols: o.Protocols, Header: handshake.AppendHTTPHeader(nil, o.Header)})
 		if err == nil {
 			var c *Conn
 			if c, err = clientHandshake(ctx, tc, req, o); err == nil {

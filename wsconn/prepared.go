@@ -127,7 +127,9 @@ func (c *Conn) WritePrepared(pms ...*PreparedMessage) error {
 		}
 		frames = append(frames, f)
 	}
-	c.msgLock <- struct{}{}
+	if err := c.lockMessage(nil); err != nil {
+		return err
+	}
 	defer func() { <-c.msgLock }()
 	return c.writeRawFrames(frames)
 }

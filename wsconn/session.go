@@ -378,6 +378,23 @@ func (s *Session) fail(err error) error {
 	return err
 }
 
+// SetMaxMessageSize changes the message limit (SessionConfig.MaxMessageSize;
+// 0 or less: the default) from the next frame header on: a message in
+// progress that the next header takes over the new limit fails with 1009,
+// and an inflated message is held to the new limit from its next piece.
+func (s *Session) SetMaxMessageSize(n int64) {
+	if n <= 0 {
+		n = DefaultMaxMessageSize
+	}
+	s.cfg.MaxMessageSize = n
+	if s.inflater != nil {
+		s.parser.SetMaxPayload(compressedLimit(n))
+		s.inflater.SetLimit(n)
+		return
+	}
+	s.parser.SetMaxPayload(n)
+}
+
 // DataRemaining is the number of payload bytes still to come in the data
 // frame being read (0 when none is): the caller may read that many bytes
 // straight into where the message goes, and pass them to Next there.

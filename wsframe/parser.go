@@ -102,6 +102,16 @@ func (p *Parser) Reset(c Config) {
 	}
 }
 
+// SetMaxPayload changes the largest frame payload accepted, from the next
+// frame header on (the frame being read keeps the length it announced);
+// 0 or less means DefaultMaxPayload.
+func (p *Parser) SetMaxPayload(n int64) {
+	p.maxPayload = uint64(n)
+	if n <= 0 {
+		p.maxPayload = DefaultMaxPayload
+	}
+}
+
 // Next reads from data and returns the next event and how many bytes of data
 // it consumed. Call it again with data[n:]. It returns TokenNone once data is
 // used up (n == len(data)); a header or an empty frame's end may still come

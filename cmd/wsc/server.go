@@ -85,10 +85,10 @@ func runServer(ctx context.Context, o *options, log *logger, stdin io.Reader, st
 	s := &serverRun{o: o, log: log, out: newMessageWriter(stdout, o, o.show),
 		conns: map[*wsconn.Conn]int64{}, execs: map[*wsconn.Conn]*execConn{}}
 	opts := server.Options{
-		Protocols:    o.protocols,
-		PingInterval: o.ping,
-		Conn:         wsconn.Options{MaxMessageSize: o.maxMessage, CloseTimeout: o.closeTimeout},
-		Logf:         func(format string, args ...any) { log.printf(format, args...) },
+		Protocols: o.protocols,
+		Conn: wsconn.Options{MaxMessageSize: o.maxMessage, CloseTimeout: o.closeTimeout,
+			PingInterval: o.ping},
+		Logf: func(format string, args ...any) { log.printf(format, args...) },
 	}
 	if o.deflate {
 		opts.Deflate = &handshake.DeflateConfig{}

@@ -51,9 +51,8 @@ func main() {
 			c.WriteMessage(op, data)
 		}},
 		Options: server.Options{
-			Conn:         wsconn.Options{MaxMessageSize: *limit, WriteTimeout: *writeTimeout},
-			PingInterval: *ping,
-			IdleTimeout:  *idle,
+			Conn: wsconn.Options{MaxMessageSize: *limit, WriteTimeout: *writeTimeout,
+				PingInterval: *ping, IdleTimeout: *idle},
 			// Conformance clients (and browsers on other origins) are allowed.
 			CheckOrigin: func(string, *handshake.Request) bool { return true },
 		},

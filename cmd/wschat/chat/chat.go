@@ -206,8 +206,8 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	opts := &server.Options{
-		Conn:         wsconn.Options{MaxMessageSize: maxMessage, CloseTimeout: closeTimeout},
-		PingInterval: 30 * time.Second,
+		Conn: wsconn.Options{MaxMessageSize: maxMessage, CloseTimeout: closeTimeout,
+			PingInterval: 30 * time.Second},
 		// Chat messages are small, similar JSON: context takeover both
 		// ways is what makes compression pay (every browser offers it).
 		Deflate: &handshake.DeflateConfig{},
