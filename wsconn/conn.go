@@ -97,13 +97,27 @@ func (e *CloseError) Error() string {
 // protocol calls for are sent by a writer, and when the write side is busy
 // or blocked only the latest Pong is kept (RFC 6455 §5.5.3).
 type Conn struct {
-	nc       net.Conn
+	nc       net.Conn // nil on an event loop
 	opts     Options
 	protocol string
 
+	mu sync.Mutex // guards s (read side and write side share close state)
+	s  *Session
+	// The goroutine runtime's reading and writing state, allocated with
+	// the Conn by NewConn; nil on an event loop, whose connections hold
+	// no read buffer, channel or write buffer of their own (loop.go).
+	*goConn
+	lp *loopConn // the event loop's side; nil in the goroutine runtime
+
+	lastIn        atomic.Int64 // unix nanos of the last input
+	closed        atomic.Bool
+	endingStarted atomic.Bool
+	cause         atomic.Pointer[error] // why this end closed, when it had a reason
+}
+
+// goConn is what a Conn read and written by goroutines holds.
+type goConn struct {
 	readMu sync.Mutex // held by whoever reads: a reader, or Close
-	mu     sync.Mutex // guards s (read side and write side share close state)
-	s      *Session
 	// Input goes to rbuf, which is small (embedded, 512 bytes) while the
 	// connection is quiet and a pooled ReadBufferSize buffer while data
 	// flows: an idle connection holds no read buffer of its own. The
@@ -128,21 +142,17 @@ type Conn struct {
 	pongs   chan []byte
 	done    chan struct{} // closed when the read side has ended
 	doneOne sync.Once
-	lastIn  atomic.Int64 // unix nanos of the last input
 
 	// wlock is the write lock: one frame at a time on the wire. It is a
 	// channel so that waiting for it can end with a context or a timeout.
-	wlock         chan struct{}
-	msgLock       chan struct{} // held by a data message being written (fragments)
-	wbuf          []byte
-	iov           [][]byte    // the pieces of one writev (kept between writes)
-	frames        [][]byte    // prepared frames to write (kept between writes)
-	bufs          net.Buffers // over iov, consumed by WriteTo
-	writeErr      error       // sticky: set under wlock when a write failed
-	userWriteDL   atomic.Int64
-	closed        atomic.Bool
-	cause         atomic.Pointer[error] // why this end closed, when it had a reason
-	endingStarted atomic.Bool
+	wlock       chan struct{}
+	msgLock     chan struct{} // held by a data message being written (fragments)
+	wbuf        []byte
+	iov         [][]byte    // the pieces of one writev (kept between writes)
+	frames      [][]byte    // prepared frames to write (kept between writes)
+	bufs        net.Buffers // over iov, consumed by WriteTo
+	writeErr    error       // sticky: set under wlock when a write failed
+	userWriteDL atomic.Int64
 }
 
 // NewConn wraps nc, on which the opening handshake is complete. buffered
@@ -157,15 +167,20 @@ func NewConn(nc net.Conn, role wsframe.Role, protocol string, buffered []byte, o
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = DefaultWriteTimeout
 	}
-	c := &Conn{
-		nc: nc, opts: o, protocol: protocol,
-		s: NewSession(SessionConfig{Role: role, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments,
-			Deflate: o.Deflate, CompressThreshold: o.CompressThreshold}),
-		wlock:   make(chan struct{}, 1),
-		msgLock: make(chan struct{}, 1),
-		pongs:   make(chan []byte, 1),
-		done:    make(chan struct{}),
-	}
+	// One allocation for the Conn and its goroutine state.
+	b := &struct {
+		Conn
+		goConn
+	}{}
+	c := &b.Conn
+	c.nc, c.opts, c.protocol = nc, o, protocol
+	c.s = NewSession(SessionConfig{Role: role, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments,
+		Deflate: o.Deflate, CompressThreshold: o.CompressThreshold})
+	c.goConn = &b.goConn
+	c.wlock = make(chan struct{}, 1)
+	c.msgLock = make(chan struct{}, 1)
+	c.pongs = make(chan []byte, 1)
+	c.done = make(chan struct{})
 	c.rbuf = c.small[:]
 	if len(buffered) > len(c.small) {
 		c.rbuf = append([]byte(nil), buffered...)
@@ -180,14 +195,32 @@ func NewConn(nc net.Conn, role wsframe.Role, protocol string, buffered []byte, o
 func (c *Conn) Subprotocol() string { return c.protocol }
 
 // LocalAddr and RemoteAddr are the underlying connection's.
-func (c *Conn) LocalAddr() net.Addr  { return c.nc.LocalAddr() }
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+func (c *Conn) LocalAddr() net.Addr {
+	if c.lp != nil {
+		return c.lp.t.LocalAddr()
+	}
+	return c.nc.LocalAddr()
+}
 
-// NetConn is the underlying connection.
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.lp != nil {
+		return c.lp.t.RemoteAddr()
+	}
+	return c.nc.RemoteAddr()
+}
+
+// NetConn is the underlying connection (nil on the server's event loop,
+// which owns the socket).
 func (c *Conn) NetConn() net.Conn { return c.nc }
 
-// SetReadDeadline sets the underlying read deadline.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+// SetReadDeadline sets the underlying read deadline (ErrEventLoop on the
+// server's event loop, which reads the connection).
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.lp != nil {
+		return ErrEventLoop
+	}
+	return c.nc.SetReadDeadline(t)
+}
 
 // SetWriteDeadline sets a deadline for the frames written from now on; the
 // write timeout still bounds each frame when it comes sooner. A deadline
@@ -195,6 +228,9 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(
 // broadcast evicting a subscriber that stopped reading, say); the write
 // that misses it breaks the connection.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.lp != nil {
+		return nil // writes never wait on the event loop: its queue bound and the write timeout apply
+	}
 	var n int64
 	if !t.IsZero() {
 		n = t.UnixNano()
@@ -216,11 +252,21 @@ func (c *Conn) SetReadLimit(n int64) {
 }
 
 // LastActivity is when input last arrived.
-func (c *Conn) LastActivity() time.Time { return time.Unix(0, c.lastIn.Load()) }
+func (c *Conn) LastActivity() time.Time {
+	if c.lp != nil {
+		return c.lp.t.LastActivity()
+	}
+	return time.Unix(0, c.lastIn.Load())
+}
 
 // Done is closed when the read side has ended: the peer's Close was read,
 // reading failed, or the connection was closed.
-func (c *Conn) Done() <-chan struct{} { return c.done }
+func (c *Conn) Done() <-chan struct{} {
+	if c.lp != nil {
+		return c.loopDone()
+	}
+	return c.done
+}
 
 func (c *Conn) finishReading() { c.doneOne.Do(func() { close(c.done) }) }
 
@@ -506,6 +552,9 @@ func (c *Conn) ReadMessage() (wsframe.Opcode, []byte, error) {
 // it returns (grown if needed): a caller that passes the same buffer again
 // (buf[:0]) reads without allocating.
 func (c *Conn) AppendMessage(dst []byte) (wsframe.Opcode, []byte, error) {
+	if c.lp != nil {
+		return 0, dst, ErrEventLoop
+	}
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	return c.readMessage(dst)
@@ -537,6 +586,9 @@ const maxKeptMessageBuffer = 64 << 10
 
 // ReadMessageContext is ReadMessage that gives up when ctx is done.
 func (c *Conn) ReadMessageContext(ctx context.Context) (wsframe.Opcode, []byte, error) {
+	if c.lp != nil {
+		return 0, nil, ErrEventLoop
+	}
 	stop := c.deadlineFrom(ctx, c.nc.SetReadDeadline)
 	defer stop()
 	op, p, err := c.ReadMessage()
@@ -582,6 +634,9 @@ func (c *Conn) deadlineFrom(ctx context.Context, set func(time.Time) error) func
 // into the caller's buffers. Read it to the end (or to an error) before
 // calling NextReader or ReadMessage again.
 func (c *Conn) NextReader() (wsframe.Opcode, io.Reader, error) {
+	if c.lp != nil {
+		return 0, nil, ErrEventLoop
+	}
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	for {
@@ -631,6 +686,9 @@ func (m *messageReader) Read(p []byte) (int, error) {
 // message buffer, the connection's own (never shared with another
 // connection), so a message costs no allocation; copy what you keep.
 func (c *Conn) Run(f func(op wsframe.Opcode, data []byte)) error {
+	if c.lp != nil {
+		return ErrEventLoop
+	}
 	for {
 		c.readMu.Lock()
 		op, data, err := c.readMessage(c.msg[:0])
@@ -902,6 +960,9 @@ func (c *Conn) writeMessageFrame(ctx context.Context, op wsframe.Opcode, fin boo
 // compressed when permessage-deflate is on and the message is at least
 // Options.CompressThreshold long.
 func (c *Conn) WriteMessage(op wsframe.Opcode, p []byte) error {
+	if c.lp != nil {
+		return c.loopWriteMessage(nil, op, p, true)
+	}
 	if err := c.lockMessage(nil); err != nil {
 		return err
 	}
@@ -913,6 +974,9 @@ func (c *Conn) WriteMessage(op wsframe.Opcode, p []byte) error {
 // already compressed (images, archives), where deflate would cost time and
 // save nothing.
 func (c *Conn) WriteUncompressed(op wsframe.Opcode, p []byte) error {
+	if c.lp != nil {
+		return c.loopWriteMessage(nil, op, p, false)
+	}
 	if err := c.lockMessage(nil); err != nil {
 		return err
 	}
@@ -931,6 +995,9 @@ func (c *Conn) WriteMessageContext(ctx context.Context, op wsframe.Opcode, p []b
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if c.lp != nil {
+		return c.loopWriteMessage(ctx, op, p, true)
+	}
 	if err := c.lockMessage(ctx); err != nil {
 		return err
 	}
@@ -944,6 +1011,9 @@ func (c *Conn) WriteMessageContext(ctx context.Context, op wsframe.Opcode, p []b
 // from now, or the SetWriteDeadline deadline if sooner), then gets
 // os.ErrDeadlineExceeded, or until ctx (nil: none) is done.
 func (c *Conn) lockMessage(ctx context.Context) error {
+	if c.lp != nil {
+		return c.loopLockMsg(ctx)
+	}
 	select {
 	case c.msgLock <- struct{}{}:
 		return nil
@@ -1006,7 +1076,7 @@ func (w *messageWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := w.c.writeMessageFrame(w.ctx, w.op, false, p, false); err != nil {
+	if err := w.c.writeFragment(w.ctx, w.op, false, p); err != nil {
 		return 0, err
 	}
 	w.op = wsframe.OpContinuation
@@ -1018,17 +1088,40 @@ func (w *messageWriter) Close() error {
 		return nil
 	}
 	w.closed = true
-	defer func() { <-w.c.msgLock }()
-	return w.c.writeMessageFrame(w.ctx, w.op, true, nil, false)
+	defer w.c.unlockMessage()
+	return w.c.writeFragment(w.ctx, w.op, true, nil)
+}
+
+// writeFragment sends a fragment of a message being streamed.
+func (c *Conn) writeFragment(ctx context.Context, op wsframe.Opcode, fin bool, p []byte) error {
+	if c.lp != nil {
+		return c.loopSend(op, fin, p, false)
+	}
+	return c.writeMessageFrame(ctx, op, fin, p, false)
+}
+
+// unlockMessage releases what lockMessage took.
+func (c *Conn) unlockMessage() {
+	if c.lp != nil {
+		c.lp.msgMu.Unlock()
+		return
+	}
+	<-c.msgLock
 }
 
 // WritePing sends a Ping without waiting for the Pong.
 func (c *Conn) WritePing(p []byte) error {
+	if c.lp != nil {
+		return c.loopSend(wsframe.OpPing, true, p, false)
+	}
 	return c.writeMessageFrame(nil, wsframe.OpPing, true, p, false)
 }
 
 // WritePong sends an unsolicited Pong (a heartbeat the peer ignores).
 func (c *Conn) WritePong(p []byte) error {
+	if c.lp != nil {
+		return c.loopSend(wsframe.OpPong, true, p, false)
+	}
 	return c.writeMessageFrame(nil, wsframe.OpPong, true, p, false)
 }
 
@@ -1036,6 +1129,9 @@ func (c *Conn) WritePong(p []byte) error {
 // whoever reads (Run, ReadMessage, NextReader), so something must be
 // reading the connection.
 func (c *Conn) Ping(ctx context.Context, p []byte) error {
+	if c.lp != nil {
+		return c.loopPing(ctx, p)
+	}
 	select {
 	case <-c.pongs: // forget a stale one
 	default:
@@ -1069,6 +1165,9 @@ var ErrCloseTimeout = errors.New("wsconn: close timed out")
 // flight to the peer is not destroyed. An invalid code or reason is an
 // error that leaves the connection as it was.
 func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
+	if c.lp != nil {
+		return c.loopClose(code, reason)
+	}
 	deadline := time.Now().Add(c.opts.CloseTimeout)
 	if err := c.sendClose(code, reason, deadline); err != nil && !errors.Is(err, ErrClosed) {
 		return err
@@ -1106,6 +1205,9 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 // CloseNow). Like Close, an invalid code or reason is an error that leaves
 // the connection as it was.
 func (c *Conn) CloseSend(code wsframe.CloseCode, reason string) error {
+	if c.lp != nil {
+		return c.loopClose(code, reason)
+	}
 	return c.sendClose(code, reason, time.Now().Add(c.opts.CloseTimeout))
 }
 
@@ -1146,6 +1248,10 @@ func (c *Conn) sendClose(code wsframe.CloseCode, reason string, deadline time.Ti
 
 // CloseNow closes the TCP connection without a handshake.
 func (c *Conn) CloseNow() error {
+	if c.lp != nil {
+		c.lp.t.CloseNow()
+		return nil
+	}
 	c.closeNow()
 	return nil
 }

@@ -127,6 +127,9 @@ func (c *Conn) WritePrepared(pms ...*PreparedMessage) error {
 		}
 		frames = append(frames, f)
 	}
+	if c.lp != nil {
+		return c.loopRawFrames(frames)
+	}
 	if err := c.lockMessage(nil); err != nil {
 		return err
 	}

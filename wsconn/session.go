@@ -147,10 +147,17 @@ type Session struct {
 
 // NewSession returns a session for a freshly opened connection.
 func NewSession(c SessionConfig) *Session {
+	s := new(Session)
+	s.init(c)
+	return s
+}
+
+// init readies a zero Session (one allocated with its connection).
+func (s *Session) init(c SessionConfig) {
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
 	}
-	s := &Session{cfg: c}
+	s.cfg = c
 	pc := wsframe.Config{Role: c.Role, MaxPayload: c.MaxMessageSize}
 	if c.Deflate != nil {
 		s.setupDeflate(*c.Deflate)
@@ -167,7 +174,6 @@ func NewSession(c SessionConfig) *Session {
 		crand.Read(seed[:])
 		s.rng = rand.NewChaCha8(seed)
 	}
-	return s
 }
 
 // Next reads from data and returns the next event and how many bytes it

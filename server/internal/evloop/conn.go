@@ -1,0 +1,825 @@
+package evloop
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wsfsm/wsfsm/handshake"
+	"github.com/wsfsm/wsfsm/internal/loophook"
+	"github.com/wsfsm/wsfsm/wsconn"
+	"github.com/wsfsm/wsfsm/wsframe"
+)
+
+// Handler is the application, as server.Handler (which satisfies it).
+type Handler interface {
+	OnOpen(c *wsconn.Conn)
+	OnMessage(c *wsconn.Conn, op wsframe.Opcode, data []byte)
+	OnClose(c *wsconn.Conn, err error)
+}
+
+// Env is what a connection needs from its loop: non-blocking I/O on its
+// socket, readiness interest, the loop's timers and clock, and a way to
+// get the loop's attention from another goroutine. The epoll loop
+// implements it, and so does the scripted fake of the tests.
+type Env interface {
+	// Read reads what the socket has: (0, ErrWouldBlock) when nothing,
+	// (0, io.EOF) at its end.
+	Read(c *Conn, p []byte) (int, error)
+	// Writev writes what the socket takes of bufs: ErrWouldBlock when
+	// nothing.
+	Writev(c *Conn, bufs [][]byte) (int, error)
+	// Shutdown half-closes (write) or shuts the socket down (both): any
+	// goroutine may call it, and the loop then sees the socket readable.
+	Shutdown(c *Conn, write bool)
+	// Interest sets what the loop waits for on the socket; any goroutine.
+	Interest(c *Conn, read, write bool)
+	// Post asks the loop to call c.Posted soon; any goroutine.
+	Post(c *Conn)
+	// Release closes the socket and forgets c; the loop only.
+	Release(c *Conn)
+	Timers() *Timers
+	Now() int64
+	LocalAddr(c *Conn) net.Addr
+	RemoteAddr(c *Conn) net.Addr
+}
+
+// ErrWouldBlock is the socket's EAGAIN.
+var ErrWouldBlock = errors.New("evloop: would block")
+
+// ErrSlowConsumer is why a connection whose write queue passed its bound
+// was closed (1008, as the hub does with a subscriber that falls behind).
+var ErrSlowConsumer = errors.New("server: slow consumer: the write queue passed its bound")
+
+// ErrWriteStalled is why a connection that took no byte of its write queue
+// for the write timeout was dropped.
+var ErrWriteStalled = errors.New("server: the peer read nothing for the write timeout")
+
+// ErrPingTimeout is why a connection that did not answer a ping ended.
+var ErrPingTimeout = errors.New("server: no pong within the ping timeout")
+
+var errHandshakeTimeout = &timeoutError{}
+
+type timeoutError struct{}
+
+func (*timeoutError) Error() string { return "websocket handshake: request head not received in time" }
+func (*timeoutError) Status() int   { return 408 }
+
+// Shared is what the connections of a server share.
+type Shared struct {
+	Handler Handler
+	// Accept validates a request head and returns the 101 to send, the
+	// subprotocol and the connection's options, or the error to answer
+	// with (handshake.AppendRejection).
+	Accept           func(req *handshake.Request) (resp []byte, protocol string, o wsconn.Options, err error)
+	Limits           handshake.Limits
+	HandshakeTimeout time.Duration
+	IdleTimeout      time.Duration
+	PingInterval     time.Duration
+	PingTimeout      time.Duration
+	CloseTimeout     time.Duration
+	WriteTimeout     time.Duration // < 0: none
+	// QueueLimit bounds a connection's write queue: a write that finds
+	// more queued is refused and the connection closed with 1008.
+	QueueLimit int
+	// MaxPending bounds the bytes of messages waiting for a connection's
+	// handler: past it the loop stops reading that connection until the
+	// handler catches up.
+	MaxPending int
+	// Pool runs the handlers; nil: on the loop.
+	Pool *Pool
+	Logf func(format string, args ...any)
+	// Done is called once per connection when it is over (its OnClose
+	// returned, or it never opened).
+	Done func(c *Conn)
+}
+
+// Connection states.
+const (
+	stHandshake = iota // reading the request head
+	stOpen
+	stClosing // this end sent its Close; waiting for the peer's
+	stLinger  // the close handshake is over (or failed): flush, half-close, drain
+	stDead
+)
+
+// Task kinds.
+const (
+	tOpen = iota
+	tMessage
+	tClose
+)
+
+type task struct {
+	kind uint8
+	op   wsframe.Opcode
+	data []byte // a pooled buffer
+	err  error
+}
+
+// Conn is one connection of a loop. The loop's goroutine owns the reading
+// side (head reader, session input, message in progress, timers); mu
+// guards what writers share with it (the write queue, interest, tasks).
+type Conn struct {
+	env Env
+	sh  *Shared
+	Fd  int32
+
+	state    uint8 // loop only
+	flags    uint8 // under mu
+	msgOp    wsframe.Opcode
+	lingered int32 // bytes drained while lingering
+
+	head *handshake.HeadReader // while in the handshake
+	wc   *wsconn.Conn
+	s    *wsconn.Session
+	side loophook.Side
+	msg  []byte // the message in progress (pooled), loop only
+
+	timer    Timer
+	deadline int64 // handshake, close or linger deadline (loop only)
+	pingSent int64 // loop only
+	lastIn   atomic.Int64
+	lastOut  int64 // when the queue last made progress (under mu)
+
+	mu      sync.Mutex
+	q       *WriteQueue // nil while empty
+	tasks   []task
+	pending int   // message bytes in tasks
+	endErr  error // why it ended, for OnClose (loop only)
+}
+
+// Flags, under mu.
+const (
+	fWantWrite  = 1 << iota // waiting for writability
+	fReadPaused             // reading stopped: the handler is behind
+	fRunning                // tasks scheduled or running
+	fBroken                 // writes fail: the connection is going
+	fCloseSent              // a writer sent this end's Close (to Posted)
+	fDrop                   // a writer asked to drop the connection
+	fResume                 // the handler caught up: resume reading
+	fOverflow               // the queue passed its bound
+)
+
+// NewConn starts a connection in the handshake.
+func NewConn(env Env, sh *Shared, fd int32) *Conn {
+	c := &Conn{env: env, sh: sh, Fd: fd, state: stHandshake}
+	c.timer = NewTimer(c)
+	c.head = handshake.NewRequestReader(sh.Limits)
+	now := env.Now()
+	c.lastIn.Store(now)
+	c.deadline = now + int64(sh.HandshakeTimeout)
+	env.Timers().Set(&c.timer, c.deadline)
+	return c
+}
+
+// WSConn is the connection the handler sees, nil before the handshake.
+func (c *Conn) WSConn() *wsconn.Conn { return c.wc }
+
+// Dead reports whether the connection is over for the loop.
+func (c *Conn) Dead() bool { return c.state == stDead }
+
+// Readable handles the socket's readiness for reading: one read into buf
+// (the loop's buffer; level-triggered readiness calls again while input
+// is left), then everything that input means.
+func (c *Conn) Readable(buf []byte) {
+	if c.state == stDead {
+		return
+	}
+	if c.state == stOpen || c.state == stClosing {
+		if dst := c.directTarget(); dst != nil {
+			buf = dst
+		}
+	}
+	n, err := c.env.Read(c, buf)
+	if n > 0 {
+		c.lastIn.Store(c.env.Now())
+		c.input(buf[:n])
+	}
+	if err != nil && err != ErrWouldBlock && c.state != stDead {
+		c.readFailed(err)
+	}
+}
+
+// directTarget returns the message buffer's spare room when the rest of a
+// large data frame can be read straight into it (no copy out of the
+// loop's buffer); nil otherwise. It grows with the bytes that arrive,
+// never with the length a header announces.
+func (c *Conn) directTarget() []byte {
+	const step = 16 << 10
+	c.side.Lock()
+	rem := c.s.DataRemaining()
+	c.side.Unlock()
+	if rem < step || c.msgOp == 0 {
+		return nil
+	}
+	if cap(c.msg)-len(c.msg) < step {
+		nb := getBuf(max(2*cap(c.msg), len(c.msg)+step))
+		nb = append(nb, c.msg...)
+		putBuf(c.msg)
+		c.msg = nb
+	}
+	n := min(int64(cap(c.msg)-len(c.msg)), rem)
+	return c.msg[len(c.msg) : len(c.msg)+int(n)]
+}
+
+func (c *Conn) input(data []byte) {
+	switch c.state {
+	case stHandshake:
+		c.handshake(data)
+	case stOpen, stClosing:
+		c.frames(data)
+	case stLinger:
+		c.lingered += int32(min(len(data), 1<<30))
+		if c.lingered > lingerMaxBytes {
+			c.release()
+		}
+	}
+}
+
+// lingerMaxBytes bounds what a lingering close reads and discards.
+const lingerMaxBytes = 4 << 20
+
+func (c *Conn) handshake(data []byte) {
+	rest, done, err := c.head.Feed(data)
+	if err != nil {
+		c.reject(handshake.AppendRejection(nil, err))
+		return
+	}
+	if !done {
+		return
+	}
+	req := c.head.Request()
+	c.head = nil
+	resp, protocol, o, err := c.sh.Accept(req)
+	if err != nil {
+		c.reject(handshake.AppendRejection(nil, err))
+		return
+	}
+	conn, sess, side := loophook.NewConn(loophook.Config{Transport: (*transport)(c), Protocol: protocol, Options: o})
+	c.wc, c.s, c.side = conn.(*wsconn.Conn), sess.(*wsconn.Session), side
+	c.state = stOpen
+	if err := c.send(resp); err != nil {
+		c.state = stDead
+		c.release()
+		return
+	}
+	c.dispatch(task{kind: tOpen})
+	c.schedule()
+	if len(rest) > 0 {
+		c.frames(rest)
+	}
+}
+
+// reject answers a bad head and closes after the answer is out.
+func (c *Conn) reject(resp []byte) {
+	c.head = nil
+	c.state = stLinger
+	c.send(resp)
+	c.deadline = c.env.Now() + int64(time.Second)
+	c.env.Timers().Set(&c.timer, c.deadline)
+	c.flushed()
+}
+
+// frames feeds input to the session and acts on its events.
+func (c *Conn) frames(data []byte) {
+	for c.state == stOpen || c.state == stClosing {
+		c.side.Lock()
+		ev, n, err := c.s.Next(data)
+		data = data[n:]
+		var reply error
+		if p := c.s.Pending(); len(p) > 0 {
+			reply = c.sendLocked(p)
+			c.s.ClearPending()
+		}
+		c.side.Unlock()
+		if err != nil {
+			c.closed(err)
+			return
+		}
+		if reply != nil {
+			return // the connection is going (slow consumer)
+		}
+		switch ev.Kind {
+		case wsconn.EventNone:
+			return
+		case wsconn.EventData:
+			c.data(ev)
+		case wsconn.EventPong:
+			c.side.Pong(ev.Data)
+		case wsconn.EventClose:
+			c.closed(&wsconn.CloseError{Code: ev.Code, Reason: string(ev.Reason)})
+			return
+		}
+	}
+}
+
+// data handles a message piece: a whole message in one piece goes to the
+// handler from where it lies (on the loop) or in a pooled copy (on the
+// pool); pieces are gathered in a pooled buffer.
+func (c *Conn) data(ev *wsconn.Event) {
+	if ev.Start {
+		c.msgOp = ev.Opcode
+	}
+	if ev.Start && ev.End && c.sh.Pool == nil {
+		c.sh.Handler.OnMessage(c.wc, ev.Opcode, ev.Data)
+		c.msgOp = 0
+		return
+	}
+	if c.msg == nil {
+		c.msg = getBuf(len(ev.Data))
+	}
+	if len(ev.Data) > 0 && cap(c.msg) > len(c.msg) && &c.msg[:len(c.msg)+1][len(c.msg)] == &ev.Data[0] {
+		c.msg = c.msg[:len(c.msg)+len(ev.Data)] // read in place (directTarget)
+	} else {
+		c.msg = appendGrow(c.msg, ev.Data)
+	}
+	if !ev.End {
+		return
+	}
+	m, op := c.msg, c.msgOp
+	c.msg, c.msgOp = nil, 0
+	if c.sh.Pool == nil {
+		c.sh.Handler.OnMessage(c.wc, op, m)
+		putBuf(m)
+		return
+	}
+	c.dispatch(task{kind: tMessage, op: op, data: m})
+}
+
+// closed ends the session's side: the peer's Close (a *wsconn.CloseError)
+// or a protocol error. The reply or the error's Close is queued; the
+// connection lingers until it is out.
+func (c *Conn) closed(err error) {
+	if c.endErr == nil {
+		c.endErr = err
+	}
+	c.linger()
+}
+
+// linger flushes what is queued, then half-closes and drains the input
+// (bounded in bytes and by the close timeout) so that the peer's last
+// bytes are not destroyed by a reset.
+func (c *Conn) linger() {
+	if c.state >= stLinger {
+		return
+	}
+	c.state = stLinger
+	c.dropMessage()
+	c.deadline = c.env.Now() + int64(c.sh.CloseTimeout)
+	c.env.Timers().Set(&c.timer, c.deadline)
+	c.side.Lock() // a compressed message cut short holds an inflater
+	c.s.Release()
+	c.side.Unlock()
+	c.flushed()
+}
+
+func (c *Conn) dropMessage() {
+	if c.msg != nil {
+		putBuf(c.msg)
+		c.msg, c.msgOp = nil, 0
+	}
+}
+
+// flushed half-closes a lingering connection once its queue is empty.
+func (c *Conn) flushed() {
+	c.mu.Lock()
+	empty := c.q == nil
+	c.mu.Unlock()
+	if c.state == stLinger && empty {
+		c.env.Shutdown(c, true)
+	}
+}
+
+func (c *Conn) readFailed(err error) {
+	if errors.Is(err, io.EOF) || c.state == stLinger {
+		if c.endErr == nil {
+			c.endErr = &wsconn.CloseError{Code: wsframe.CloseAbnormal}
+		}
+		c.release()
+		return
+	}
+	if c.endErr == nil {
+		c.endErr = err
+	}
+	c.release()
+}
+
+// release closes the socket and ends the connection: OnClose is queued
+// after every message.
+func (c *Conn) release() {
+	if c.state == stDead {
+		return
+	}
+	opened := c.wc != nil
+	c.state = stDead
+	c.head = nil
+	c.dropMessage()
+	c.env.Timers().Stop(&c.timer)
+	c.mu.Lock()
+	c.flags |= fBroken
+	if c.q != nil {
+		c.q.Reset()
+		c.q = nil
+	}
+	c.mu.Unlock()
+	if opened {
+		c.side.Lock()
+		c.s.Release()
+		c.side.Unlock()
+		c.side.End()
+	}
+	c.env.Release(c)
+	if !opened {
+		c.sh.Done(c)
+		return
+	}
+	err := c.endErr
+	if err == nil {
+		err = &wsconn.CloseError{Code: wsframe.CloseAbnormal}
+	}
+	c.dispatch(task{kind: tClose, err: err})
+}
+
+// Writable handles the socket's readiness for writing.
+func (c *Conn) Writable() {
+	if c.state == stDead {
+		return
+	}
+	c.mu.Lock()
+	c.flushLocked()
+	c.mu.Unlock()
+	c.flushed()
+}
+
+// flushLocked writes what the socket takes of the queue.
+func (c *Conn) flushLocked() {
+	var iov [16][]byte
+	for c.q != nil {
+		bufs := c.q.Bufs(iov[:0], len(iov))
+		n, err := c.env.Writev(c, bufs)
+		clear(iov[:])
+		if n > 0 {
+			c.q.Consume(n)
+			c.lastOut = c.env.Now()
+			if c.q.Len() == 0 {
+				c.q = nil
+			}
+			continue
+		}
+		if err == ErrWouldBlock {
+			break
+		}
+		c.brokenLocked()
+		return
+	}
+	want := c.q != nil
+	if want != (c.flags&fWantWrite != 0) {
+		c.flags ^= fWantWrite
+		c.env.Interest(c, c.flags&fReadPaused == 0, want)
+	}
+}
+
+// brokenLocked marks the connection broken after a failed write: nothing
+// more can be sent; the loop drops it.
+func (c *Conn) brokenLocked() {
+	c.flags |= fBroken | fDrop
+	if c.q != nil {
+		c.q.Reset()
+		c.q = nil
+	}
+	c.env.Shutdown(c, false)
+}
+
+// send writes b (the loop's own sends: the 101, a rejection).
+func (c *Conn) send(b []byte) error { return (*transport)(c).Send(b) }
+
+// sendLocked sends the session's replies (the session's lock is held).
+func (c *Conn) sendLocked(b []byte) error { return (*transport)(c).Send(b) }
+
+// Timer handles the connection's timer: it looks at the clock and its
+// deadlines, acts on what is due and sets the next one.
+func (c *Conn) Timer(now int64) {
+	switch c.state {
+	case stDead:
+		return
+	case stHandshake:
+		if now >= c.deadline {
+			c.endErr = errHandshakeTimeout
+			c.reject(handshake.AppendRejection(nil, errHandshakeTimeout))
+			return
+		}
+	case stLinger:
+		if now >= c.deadline {
+			c.release()
+			return
+		}
+	case stClosing:
+		if now >= c.deadline {
+			c.release() // no Close from the peer in time
+			return
+		}
+	}
+	if c.stalled(now) {
+		c.endErr = ErrWriteStalled
+		c.release()
+		return
+	}
+	if c.state == stOpen {
+		if c.keepalive(now) {
+			return
+		}
+	}
+	c.setTimer(now)
+}
+
+// stalled reports a write queue that took no byte for the write timeout.
+func (c *Conn) stalled(now int64) bool {
+	if c.sh.WriteTimeout < 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.q != nil && now-c.lastOut >= int64(c.sh.WriteTimeout)
+}
+
+// keepalive applies the idle timeout and pings; true when it ended the
+// connection's open state.
+func (c *Conn) keepalive(now int64) bool {
+	sh := c.sh
+	last := c.lastIn.Load()
+	interval, timeout := int64(sh.PingInterval), int64(sh.PingTimeout)
+	if timeout <= 0 {
+		timeout = interval
+	}
+	switch {
+	case sh.IdleTimeout > 0 && now-last >= int64(sh.IdleTimeout):
+		c.closeWith(wsframe.CloseGoingAway, "idle timeout")
+		return true
+	case c.pingSent != 0 && last < c.pingSent && now-c.pingSent >= timeout:
+		sh.Logf("server: %v: %v", c.env.RemoteAddr(c), ErrPingTimeout)
+		c.endErr = ErrPingTimeout
+		c.release()
+		return true
+	case interval > 0 && now-last >= interval && (c.pingSent == 0 || last >= c.pingSent):
+		c.pingSent = now
+		c.wc.WritePing(nil)
+	}
+	return false
+}
+
+// setTimer schedules the nearest deadline of the connection's state.
+func (c *Conn) setTimer(now int64) {
+	sh := c.sh
+	next := int64(0)
+	at := func(t int64) {
+		if next == 0 || t < next {
+			next = t
+		}
+	}
+	switch c.state {
+	case stHandshake, stLinger, stClosing:
+		at(c.deadline)
+	}
+	if c.state == stOpen {
+		last := c.lastIn.Load()
+		if sh.IdleTimeout > 0 {
+			at(last + int64(sh.IdleTimeout))
+		}
+		if sh.PingInterval > 0 {
+			timeout := sh.PingTimeout
+			if timeout <= 0 {
+				timeout = sh.PingInterval
+			}
+			if c.pingSent != 0 && last < c.pingSent {
+				at(c.pingSent + int64(timeout))
+			} else {
+				at(last + int64(sh.PingInterval))
+			}
+		}
+	}
+	if sh.WriteTimeout >= 0 {
+		c.mu.Lock()
+		if c.q != nil {
+			at(c.lastOut + int64(sh.WriteTimeout))
+		}
+		c.mu.Unlock()
+	}
+	if next == 0 {
+		c.env.Timers().Stop(&c.timer)
+		return
+	}
+	if next <= now {
+		next = now + 1
+	}
+	c.env.Timers().Set(&c.timer, next)
+}
+
+// schedule sets the timer after a state change.
+func (c *Conn) schedule() { c.setTimer(c.env.Now()) }
+
+// closeWith sends this end's Close and waits for the peer's (close
+// timeout): the loop's own Close (idle timeout, shutdown).
+func (c *Conn) closeWith(code wsframe.CloseCode, reason string) {
+	if c.state != stOpen {
+		return
+	}
+	c.wc.CloseSend(code, reason) // through the transport: Posted follows
+	c.toClosing()
+}
+
+func (c *Conn) toClosing() {
+	if c.state != stOpen {
+		return
+	}
+	c.state = stClosing
+	c.deadline = c.env.Now() + int64(c.sh.CloseTimeout)
+	c.env.Timers().SetEarlier(&c.timer, c.deadline)
+}
+
+// Shutdown sends 1001 to an open connection and drops one still in the
+// handshake; the loop only.
+func (c *Conn) Shutdown() {
+	switch c.state {
+	case stHandshake:
+		c.release()
+	case stOpen:
+		c.closeWith(wsframe.CloseGoingAway, "server shutting down")
+	}
+}
+
+// Drop closes the connection now; the loop only.
+func (c *Conn) Drop() { c.release() }
+
+// Posted handles what writers asked of the loop.
+func (c *Conn) Posted() {
+	if c.state == stDead {
+		return
+	}
+	c.mu.Lock()
+	f := c.flags
+	c.flags &^= fCloseSent | fResume
+	if f&fResume != 0 && c.flags&fReadPaused != 0 {
+		c.flags &^= fReadPaused
+		c.env.Interest(c, true, c.flags&fWantWrite != 0)
+	}
+	c.mu.Unlock()
+	switch {
+	case f&fDrop != 0:
+		if f&fOverflow != 0 && c.endErr == nil {
+			c.endErr = ErrSlowConsumer
+		}
+		if c.endErr == nil {
+			c.endErr = &wsconn.CloseError{Code: wsframe.CloseAbnormal}
+		}
+		c.release()
+		return
+	case f&fOverflow != 0:
+		if c.endErr == nil {
+			c.endErr = ErrSlowConsumer
+		}
+		c.toClosing()
+	case f&fCloseSent != 0:
+		c.toClosing()
+	}
+	c.schedule()
+}
+
+// dispatch hands a task to the handler: on the loop, at once; on the
+// pool, queued behind the connection's earlier tasks.
+func (c *Conn) dispatch(t task) {
+	if c.sh.Pool == nil {
+		c.run(t)
+		return
+	}
+	c.mu.Lock()
+	c.tasks = append(c.tasks, t)
+	c.pending += len(t.data)
+	if c.pending > c.sh.MaxPending && c.flags&fReadPaused == 0 && c.state != stDead {
+		c.flags |= fReadPaused
+		c.env.Interest(c, false, c.flags&fWantWrite != 0)
+	}
+	start := c.flags&fRunning == 0
+	c.flags |= fRunning
+	c.mu.Unlock()
+	if start {
+		c.sh.Pool.Schedule(c)
+	}
+}
+
+// maxBatch is how many tasks a worker runs for one connection before
+// letting the others have a turn.
+const maxBatch = 16
+
+// RunQueued runs the connection's queued tasks on a worker (Runner).
+func (c *Conn) RunQueued() bool {
+	for range maxBatch {
+		c.mu.Lock()
+		if len(c.tasks) == 0 {
+			c.flags &^= fRunning
+			c.tasks = nil
+			c.mu.Unlock()
+			return false
+		}
+		t := c.tasks[0]
+		c.tasks[0] = task{}
+		c.tasks = c.tasks[1:]
+		c.pending -= len(t.data)
+		resume := c.flags&fReadPaused != 0 && c.pending <= c.sh.MaxPending/2 && c.flags&fResume == 0
+		if resume {
+			c.flags |= fResume
+		}
+		c.mu.Unlock()
+		if resume {
+			c.env.Post(c)
+		}
+		c.run(t)
+	}
+	return true
+}
+
+func (c *Conn) run(t task) {
+	h := c.sh.Handler
+	switch t.kind {
+	case tOpen:
+		h.OnOpen(c.wc)
+	case tMessage:
+		h.OnMessage(c.wc, t.op, t.data)
+		putBuf(t.data)
+	case tClose:
+		h.OnClose(c.wc, t.err)
+		c.sh.Done(c)
+	}
+}
+
+// transport is the Conn as the wsconn.Conn's loophook.Transport.
+type transport Conn
+
+func (t *transport) Send(bufs ...[]byte) error {
+	c := (*Conn)(t)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flags&fBroken != 0 {
+		return net.ErrClosed
+	}
+	if c.q != nil && c.q.Len() > c.sh.QueueLimit {
+		if c.flags&fOverflow == 0 {
+			c.flags |= fOverflow
+			c.env.Post(c)
+		}
+		return ErrSlowConsumer
+	}
+	if c.q == nil {
+		// Nothing queued: write now, queue what the socket leaves.
+		n, err := c.env.Writev(c, bufs)
+		if err != nil && err != ErrWouldBlock {
+			c.brokenLocked()
+			return err
+		}
+		for _, b := range bufs {
+			if n >= len(b) {
+				n -= len(b)
+				continue
+			}
+			if c.q == nil {
+				c.q = new(WriteQueue)
+				c.lastOut = c.env.Now()
+			}
+			c.q.Push(b[n:])
+			n = 0
+		}
+	} else {
+		for _, b := range bufs {
+			c.q.Push(b)
+		}
+	}
+	if c.q != nil && c.flags&fWantWrite == 0 {
+		c.flags |= fWantWrite
+		c.env.Interest(c, c.flags&fReadPaused == 0, true)
+		c.env.Post(c) // the loop sets the write-progress deadline
+	}
+	return nil
+}
+
+func (t *transport) CloseSent() {
+	c := (*Conn)(t)
+	c.mu.Lock()
+	c.flags |= fCloseSent
+	c.mu.Unlock()
+	c.env.Post(c)
+}
+
+func (t *transport) CloseNow() {
+	c := (*Conn)(t)
+	c.mu.Lock()
+	c.flags |= fDrop | fBroken
+	c.mu.Unlock()
+	c.env.Post(c)
+}
+
+func (t *transport) LastActivity() time.Time { return time.Unix(0, (*Conn)(t).lastIn.Load()) }
+func (t *transport) LocalAddr() net.Addr     { return t.env.LocalAddr((*Conn)(t)) }
+func (t *transport) RemoteAddr() net.Addr    { return t.env.RemoteAddr((*Conn)(t)) }

@@ -1,0 +1,108 @@
+package evloop
+
+import "sync"
+
+// Pool runs connections' handler calls on a bounded set of goroutines,
+// keeping each connection's calls in order: a connection with work is in
+// the run queue at most once, and one worker at a time drains it. A
+// handler that blocks holds its worker and its own connection only; the
+// loops keep reading, and other connections run on the other workers.
+//
+// Workers start as work arrives, up to the bound, and stay until Close: a
+// server that never had work holds none.
+type Pool struct {
+	max int
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []Runner // connections with work, each once
+	head    int
+	running int // workers alive
+	idle    int // workers waiting for work
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// Runner is a connection whose queued calls a worker runs: Run runs them
+// until none is left and reports whether more came meanwhile (it is then
+// queued again, behind the others, so that a busy connection does not
+// starve the rest).
+type Runner interface {
+	RunQueued() (more bool)
+}
+
+// NewPool returns a pool of at most max workers.
+func NewPool(max int) *Pool {
+	p := &Pool{max: max}
+	p.cond = sync.NewCond(&p.mu)
+	return p
+}
+
+// Schedule queues r, which must not be queued already (its owner keeps a
+// flag: scheduled until RunQueued returns false).
+func (p *Pool) Schedule(r Runner) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		go r.RunQueued() // after Close: still in order, never dropped
+		return
+	}
+	p.queue = append(p.queue, r)
+	if p.idle > 0 {
+		p.cond.Signal()
+	} else if p.running < p.max {
+		p.running++
+		p.wg.Add(1)
+		go p.worker()
+	}
+	p.mu.Unlock()
+}
+
+func (p *Pool) worker() {
+	defer p.wg.Done()
+	p.mu.Lock()
+	for {
+		for p.head == len(p.queue) {
+			if p.closed {
+				p.running--
+				p.mu.Unlock()
+				return
+			}
+			p.idle++
+			p.cond.Wait()
+			p.idle--
+		}
+		r := p.queue[p.head]
+		p.queue[p.head] = nil
+		p.head++
+		if p.head == len(p.queue) {
+			p.queue, p.head = p.queue[:0], 0
+			if cap(p.queue) > 1024 {
+				p.queue = nil
+			}
+		}
+		p.mu.Unlock()
+		more := r.RunQueued()
+		p.mu.Lock()
+		if more {
+			p.queue = append(p.queue, r)
+		}
+	}
+}
+
+// Workers is the number of worker goroutines alive.
+func (p *Pool) Workers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.running
+}
+
+// Close lets the workers finish the queued work and exit, and waits for
+// them. Work scheduled later runs on a goroutine of its own.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	p.closed = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+	p.wg.Wait()
+}

@@ -1,0 +1,290 @@
+package wsconn
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/wsfsm/wsfsm/internal/loophook"
+	"github.com/wsfsm/wsfsm/wsframe"
+)
+
+// A Conn of the server's event loop (server.Server with EventLoop set) is
+// read by the loop, which feeds the connection's Session and hands whole
+// messages to the handler; its reading methods return ErrEventLoop. Its
+// writes never block: what the socket does not take at once waits in the
+// connection's bounded queue, and a connection whose queue passes the
+// bound is closed (1008). Close and CloseSend send the Close and return;
+// the loop finishes the close handshake within the close timeout.
+//
+// The loop makes such a Conn through internal/loophook (set below), which
+// keeps it out of this package's API.
+
+// ErrEventLoop is returned by the reading methods of a connection that the
+// server's event loop reads (server.Options.EventLoop): its handler gets
+// the messages.
+var ErrEventLoop = loophook.ErrLoopReads
+
+// loopConn is what a loop-mode Conn holds beside its Session: the loop's
+// transport and, made on first use, the channels of Done and Ping.
+type loopConn struct {
+	t     loophook.Transport
+	msgMu sync.Mutex // held by a data message being written (fragments)
+	done  chan struct{}
+	pongs chan []byte
+	ended bool
+}
+
+func init() {
+	loophook.NewConn = newLoopConn
+}
+
+// newLoopConn makes a server-role Conn, its Session and its loop side in
+// one allocation.
+func newLoopConn(cfg loophook.Config) (any, any, loophook.Side) {
+	o, _ := cfg.Options.(Options)
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = DefaultCloseTimeout
+	}
+	b := &struct {
+		Conn
+		loopConn
+		Session
+	}{}
+	c := &b.Conn
+	c.opts, c.protocol = o, cfg.Protocol
+	b.Session.init(SessionConfig{Role: wsframe.RoleServer, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments,
+		Deflate: o.Deflate, CompressThreshold: o.CompressThreshold})
+	c.s = &b.Session
+	c.lp = &b.loopConn
+	c.lp.t = cfg.Transport
+	c.lastIn.Store(time.Now().UnixNano())
+	return c, c.s, (*loopSide)(c)
+}
+
+// loopSide is the Conn as the loop's loophook.Side.
+type loopSide Conn
+
+func (l *loopSide) Lock()   { l.mu.Lock() }
+func (l *loopSide) Unlock() { l.mu.Unlock() }
+
+func (l *loopSide) Pong(p []byte) {
+	c := (*Conn)(l)
+	c.mu.Lock()
+	ch := c.lp.pongs
+	c.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- append([]byte(nil), p...):
+		default:
+		}
+	}
+}
+
+func (l *loopSide) End() {
+	c := (*Conn)(l)
+	c.closed.Store(true)
+	c.mu.Lock()
+	c.lp.ended = true
+	if c.lp.done != nil {
+		close(c.lp.done)
+	}
+	c.mu.Unlock()
+}
+
+// closedChan is the Done of a loop-mode connection that ended before
+// anyone asked.
+var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+func (c *Conn) loopDone() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lp.done == nil {
+		if c.lp.ended {
+			return closedChan
+		}
+		c.lp.done = make(chan struct{})
+	}
+	return c.lp.done
+}
+
+// loopBufs are the buffers loop-mode writes frame into: a connection
+// holds none between writes.
+var loopBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &b }}
+
+// loopSend frames one frame (after the replies the session queued) and
+// hands it to the transport, under the session's lock: frames go out in
+// the order the session framed them.
+func (c *Conn) loopSend(op wsframe.Opcode, fin bool, p []byte, compress bool) error {
+	if compress && fin && (op == wsframe.OpText || op == wsframe.OpBinary) && c.s.Compressing() {
+		// Compression is write-side state, serialised by msgMu; the
+		// session's lock is not held meanwhile.
+		z, ok, err := c.s.Compress(p)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return c.loopFrame(func(b []byte) ([]byte, []byte, error) {
+				b, err := c.s.AppendCompressed(b, op, z)
+				return b, nil, err
+			})
+		}
+	}
+	return c.loopFrame(func(b []byte) ([]byte, []byte, error) {
+		if len(p) > writevThreshold {
+			b, _, err := c.s.AppendHeader(b, op, fin, len(p))
+			return b, p, err
+		}
+		b, err := c.s.AppendFrame(b, op, fin, p)
+		return b, nil, err
+	})
+}
+
+// loopFrame runs frame under the session's lock on a pooled buffer that
+// starts with the queued replies, and sends the result (and tail, a
+// payload sent from where it lies).
+func (c *Conn) loopFrame(frame func(b []byte) (head, tail []byte, err error)) error {
+	bp := loopBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 {
+			*bp = (*bp)[:0]
+			loopBufs.Put(bp)
+		}
+	}()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := append((*bp)[:0], c.s.Pending()...)
+	c.s.ClearPending()
+	queued := len(b)
+	b, tail, err := frame(b)
+	*bp = b
+	if err != nil {
+		if queued > 0 { // the frame was refused; the replies still go
+			c.lp.t.Send(b[:queued])
+		}
+		return err
+	}
+	if tail != nil {
+		return c.lp.t.Send(b, tail)
+	}
+	return c.lp.t.Send(b)
+}
+
+// loopWriteMessage sends a whole message, after any message being
+// streamed with NextWriter.
+func (c *Conn) loopWriteMessage(ctx context.Context, op wsframe.Opcode, p []byte, compress bool) error {
+	if err := c.loopLockMsg(ctx); err != nil {
+		return err
+	}
+	defer c.lp.msgMu.Unlock()
+	return c.loopSend(op, true, p, compress)
+}
+
+// loopLockMsg takes msgMu or gives up with ctx (nil: none) or at the
+// write timeout, as lockMessage. A loop-mode write never waits for the
+// network, only for a message being streamed with NextWriter; that wait
+// polls, which costs nothing unless NextWriter is in use.
+func (c *Conn) loopLockMsg(ctx context.Context) error {
+	if c.lp.msgMu.TryLock() {
+		return nil
+	}
+	var done <-chan struct{}
+	if ctx != nil {
+		done = ctx.Done()
+	}
+	var deadline time.Time
+	if wt := c.opts.WriteTimeout; wt >= 0 {
+		deadline = time.Now().Add(cmp.Or(wt, DefaultWriteTimeout))
+	}
+	for wait := 50 * time.Microsecond; !c.lp.msgMu.TryLock(); wait = min(2*wait, 10*time.Millisecond) {
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return fmt.Errorf("wsconn: another message is being written: %w", os.ErrDeadlineExceeded)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-done:
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// loopClose sends this end's Close and leaves the rest of the handshake
+// to the loop.
+func (c *Conn) loopClose(code wsframe.CloseCode, reason string) error {
+	var probe [wsframe.MaxControlPayload]byte
+	if _, err := wsframe.AppendClose(probe[:0], code, reason); err != nil {
+		return err
+	}
+	err := c.loopFrame(func(b []byte) ([]byte, []byte, error) {
+		b, err := c.s.AppendClose(b, code, reason)
+		return b, nil, err
+	})
+	if err == nil {
+		c.lp.t.CloseSent()
+	} else if !errors.Is(err, ErrClosed) {
+		c.lp.t.CloseNow()
+	}
+	return err
+}
+
+// loopPing sends a Ping and waits for a Pong, the end, or ctx.
+func (c *Conn) loopPing(ctx context.Context, p []byte) error {
+	c.mu.Lock()
+	if c.lp.pongs == nil {
+		c.lp.pongs = make(chan []byte, 1)
+	}
+	pongs := c.lp.pongs
+	c.mu.Unlock()
+	select {
+	case <-pongs:
+	default:
+	}
+	if err := c.loopSend(wsframe.OpPing, true, p, false); err != nil {
+		return err
+	}
+	select {
+	case <-pongs:
+		return nil
+	case <-c.loopDone():
+		return ErrPongLost
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// loopRawFrames writes prepared frames, in one send.
+func (c *Conn) loopRawFrames(frames []rawFrame) error {
+	if err := c.loopLockMsg(nil); err != nil {
+		return err
+	}
+	defer c.lp.msgMu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range frames {
+		if err := c.s.checkSend(f.op, true, f.n); err != nil {
+			if p := c.s.Pending(); len(p) > 0 {
+				c.lp.t.Send(p)
+				c.s.ClearPending()
+			}
+			return err
+		}
+	}
+	var small [33][]byte
+	bufs := small[:0]
+	if p := c.s.Pending(); len(p) > 0 {
+		bufs = append(bufs, p)
+	}
+	for _, f := range frames {
+		bufs = append(bufs, f.frame)
+	}
+	err := c.lp.t.Send(bufs...)
+	c.s.ClearPending()
+	return err
+}
