@@ -26,6 +26,7 @@ func startEcho(t testing.TB, o Options) *Server {
 // Handler echoes, a nil Logf is quiet.
 func startServer(t testing.TB, s *Server) *Server {
 	t.Helper()
+	onRuntime(s)
 	if s.Options.Logf == nil {
 		s.Options.Logf = func(string, ...any) {}
 	}

@@ -151,7 +151,13 @@ type Server struct {
 	// MaxConns bounds open connections, handshakes included; over it, new
 	// ones get 503. 0: no bound.
 	MaxConns int
+	// EventLoop, when set, serves with the event-loop runtime (epoll,
+	// Linux, plain TCP): no goroutine, read buffer or timer per
+	// connection, the same Handler. See LoopOptions; nil (the default): a
+	// goroutine per connection.
+	EventLoop *LoopOptions
 
+	loop     *loopServer
 	mu       sync.Mutex
 	ln       net.Listener
 	conns    map[*wsconn.Conn]struct{}
@@ -187,6 +193,11 @@ func (s *Server) Addr() net.Addr {
 // with a backoff from 5 ms to 1 s (running out of file descriptors must not
 // kill the server).
 func (s *Server) Serve(ln net.Listener) error {
+	if s.EventLoop != nil {
+		if err, ok := s.serveLoop(ln); ok {
+			return err
+		}
+	}
 	s.mu.Lock()
 	if s.shutdown.Load() {
 		s.mu.Unlock()
@@ -289,6 +300,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdown.Store(true)
 	if s.ln != nil {
 		s.ln.Close()
+	}
+	if ls := s.loop; ls != nil {
+		s.mu.Unlock()
+		return ls.shutdown(ctx)
 	}
 	for nc := range s.raw {
 		nc.Close()

@@ -129,6 +129,7 @@ func TestShutdownDoesNotWaitForAStuckHandler(t *testing.T) {
 		close(entered)
 		<-release
 	}}, Options: Options{Logf: func(string, ...any) {}}}
+	onRuntime(s)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

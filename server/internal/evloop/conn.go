@@ -2,6 +2,7 @@ package evloop
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -58,9 +59,6 @@ var ErrSlowConsumer = errors.New("server: slow consumer: the write queue passed 
 // for the write timeout was dropped.
 var ErrWriteStalled = errors.New("server: the peer read nothing for the write timeout")
 
-// ErrPingTimeout is why a connection that did not answer a ping ended.
-var ErrPingTimeout = errors.New("server: no pong within the ping timeout")
-
 var errHandshakeTimeout = &timeoutError{}
 
 type timeoutError struct{}
@@ -91,7 +89,10 @@ type Shared struct {
 	MaxPending int
 	// Pool runs the handlers; nil: on the loop.
 	Pool *Pool
-	Logf func(format string, args ...any)
+	// The hooks of wsconn.Options, called on the loop.
+	OnPing, OnPong func(c *wsconn.Conn, payload []byte)
+	OnClose        func(c *wsconn.Conn, code wsframe.CloseCode, reason []byte)
+	Logf           func(format string, args ...any)
 	// Done is called once per connection when it is over (its OnClose
 	// returned, or it never opened).
 	Done func(c *Conn)
@@ -128,8 +129,8 @@ type Conn struct {
 	sh  *Shared
 	Fd  int32
 
-	state    uint8 // loop only
-	flags    uint8 // under mu
+	state    uint8  // loop only
+	flags    uint16 // under mu
 	msgOp    wsframe.Opcode
 	lingered int32 // bytes drained while lingering
 
@@ -139,6 +140,7 @@ type Conn struct {
 	side loophook.Side
 	msg  []byte // the message in progress (pooled), loop only
 
+	raddr    net.Addr // the peer's address, once asked for (under mu)
 	timer    Timer
 	deadline int64 // handshake, close or linger deadline (loop only)
 	pingSent int64 // loop only
@@ -162,6 +164,7 @@ const (
 	fDrop                   // a writer asked to drop the connection
 	fResume                 // the handler caught up: resume reading
 	fOverflow               // the queue passed its bound
+	fReleased               // the socket is closed: its number may be another's
 )
 
 // NewConn starts a connection in the handshake.
@@ -173,6 +176,15 @@ func NewConn(env Env, sh *Shared, fd int32) *Conn {
 	c.lastIn.Store(now)
 	c.deadline = now + int64(sh.HandshakeTimeout)
 	env.Timers().Set(&c.timer, c.deadline)
+	return c
+}
+
+// NewRejected starts a connection that is refused with resp (503: over
+// MaxConns): the answer goes out, then the connection lingers and closes.
+func NewRejected(env Env, sh *Shared, fd int32, resp []byte) *Conn {
+	c := &Conn{env: env, sh: sh, Fd: fd, state: stHandshake}
+	c.timer = NewTimer(c)
+	c.reject(resp)
 	return c
 }
 
@@ -308,9 +320,19 @@ func (c *Conn) frames(data []byte) {
 			return
 		case wsconn.EventData:
 			c.data(ev)
+		case wsconn.EventPing:
+			if c.sh.OnPing != nil {
+				c.sh.OnPing(c.wc, ev.Data)
+			}
 		case wsconn.EventPong:
 			c.side.Pong(ev.Data)
+			if c.sh.OnPong != nil {
+				c.sh.OnPong(c.wc, ev.Data)
+			}
 		case wsconn.EventClose:
+			if c.sh.OnClose != nil {
+				c.sh.OnClose(c.wc, ev.Code, ev.Reason)
+			}
 			c.closed(&wsconn.CloseError{Code: ev.Code, Reason: string(ev.Reason)})
 			return
 		}
@@ -420,7 +442,10 @@ func (c *Conn) release() {
 	c.dropMessage()
 	c.env.Timers().Stop(&c.timer)
 	c.mu.Lock()
-	c.flags |= fBroken
+	c.flags |= fBroken | fReleased
+	if c.raddr == nil && opened {
+		c.raddr = c.env.RemoteAddr(c) // for a handler that asks in OnClose
+	}
 	if c.q != nil {
 		c.q.Reset()
 		c.q = nil
@@ -560,8 +585,8 @@ func (c *Conn) keepalive(now int64) bool {
 		c.closeWith(wsframe.CloseGoingAway, "idle timeout")
 		return true
 	case c.pingSent != 0 && last < c.pingSent && now-c.pingSent >= timeout:
-		sh.Logf("server: %v: %v", c.env.RemoteAddr(c), ErrPingTimeout)
-		c.endErr = ErrPingTimeout
+		sh.Logf("server: %v: %v", c.env.RemoteAddr(c), wsconn.ErrPingTimeout)
+		c.endErr = fmt.Errorf("%w: %w", &wsconn.CloseError{Code: wsframe.CloseAbnormal}, wsconn.ErrPingTimeout)
 		c.release()
 		return true
 	case interval > 0 && now-last >= interval && (c.pingSent == 0 || last >= c.pingSent):
@@ -821,5 +846,31 @@ func (t *transport) CloseNow() {
 }
 
 func (t *transport) LastActivity() time.Time { return time.Unix(0, (*Conn)(t).lastIn.Load()) }
-func (t *transport) LocalAddr() net.Addr     { return t.env.LocalAddr((*Conn)(t)) }
-func (t *transport) RemoteAddr() net.Addr    { return t.env.RemoteAddr((*Conn)(t)) }
+
+// LocalAddr and RemoteAddr ask the socket while it is open (never after:
+// its number may be another connection's by then).
+func (t *transport) LocalAddr() net.Addr {
+	c := (*Conn)(t)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flags&fReleased != 0 {
+		return &net.TCPAddr{}
+	}
+	if a := c.env.LocalAddr(c); a != nil {
+		return a
+	}
+	return &net.TCPAddr{}
+}
+
+func (t *transport) RemoteAddr() net.Addr {
+	c := (*Conn)(t)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.raddr == nil && c.flags&fReleased == 0 {
+		c.raddr = c.env.RemoteAddr(c)
+	}
+	if c.raddr == nil {
+		return &net.TCPAddr{}
+	}
+	return c.raddr
+}
