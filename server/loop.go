@@ -36,7 +36,9 @@ type LoopOptions struct {
 	// the fastest, but a handler that blocks (on I/O, a lock, a full
 	// channel) stalls every connection of its loop. Set it only when the
 	// handler never blocks. Default: handlers run on a bounded pool of
-	// worker goroutines, each connection's calls in order.
+	// worker goroutines, each connection's calls in order; as with a
+	// goroutine per connection, a connection's next frame is read once its
+	// handler has returned.
 	Inline bool
 	// Workers bounds the pool's goroutines (default 256).
 	Workers int
@@ -46,10 +48,6 @@ type LoopOptions struct {
 	// subscriber that falls behind (default 4 MiB). A peer that takes no
 	// byte for the write timeout is dropped.
 	WriteQueueLimit int
-	// MaxPending bounds the bytes of messages waiting for a connection's
-	// handler (pool only): past it the loop stops reading the connection
-	// until the handler catches up (default 1 MiB).
-	MaxPending int
 }
 
 // ErrSlowConsumer is why a loop connection whose write queue passed
@@ -100,7 +98,6 @@ func (s *Server) serveLoop(ln net.Listener) (err error, ok bool) {
 		CloseTimeout:     cmp.Or(co.CloseTimeout, wsconn.DefaultCloseTimeout),
 		WriteTimeout:     cmp.Or(co.WriteTimeout, wsconn.DefaultWriteTimeout),
 		QueueLimit:       cmp.Or(lo.WriteQueueLimit, 4<<20),
-		MaxPending:       cmp.Or(lo.MaxPending, 1<<20),
 		OnPing:           co.OnPing,
 		OnPong:           co.OnPong,
 		OnClose:          co.OnClose,

@@ -222,10 +222,20 @@ func (c *Conn) loopClose(code wsframe.CloseCode, reason string) error {
 	if _, err := wsframe.AppendClose(probe[:0], code, reason); err != nil {
 		return err
 	}
-	err := c.loopFrame(func(b []byte) ([]byte, []byte, error) {
-		b, err := c.s.AppendClose(b, code, reason)
-		return b, nil, err
-	})
+	bp := loopBufs.Get().(*[]byte)
+	defer loopBufs.Put(bp)
+	c.mu.Lock()
+	b := append((*bp)[:0], c.s.Pending()...)
+	c.s.ClearPending()
+	queued := len(b)
+	b, err := c.s.AppendClose(b, code, reason)
+	*bp = b[:0]
+	if err == nil {
+		err = c.lp.t.SendFinal(b)
+	} else if queued > 0 {
+		c.lp.t.Send(b[:queued])
+	}
+	c.mu.Unlock()
 	if err == nil {
 		c.lp.t.CloseSent()
 	} else if !errors.Is(err, ErrClosed) {

@@ -24,6 +24,9 @@ type Transport interface {
 	// once the connection is broken or its queue is over the bound (the
 	// slow-consumer policy: the loop then closes it).
 	Send(bufs ...[]byte) error
+	// SendFinal is Send for this end's Close frame (with the replies
+	// before it): it is queued whatever the bound, being the last.
+	SendFinal(bufs ...[]byte) error
 	// CloseSent says this end has queued its Close frame: the loop gives
 	// the peer the close timeout to answer, then closes.
 	CloseSent()

@@ -83,10 +83,6 @@ type Shared struct {
 	// QueueLimit bounds a connection's write queue: a write that finds
 	// more queued is refused and the connection closed with 1008.
 	QueueLimit int
-	// MaxPending bounds the bytes of messages waiting for a connection's
-	// handler: past it the loop stops reading that connection until the
-	// handler catches up.
-	MaxPending int
 	// Pool runs the handlers; nil: on the loop.
 	Pool *Pool
 	// The hooks of wsconn.Options, called on the loop.
@@ -139,6 +135,9 @@ type Conn struct {
 	s    *wsconn.Session
 	side loophook.Side
 	msg  []byte // the message in progress (pooled), loop only
+	// stash holds input read past a message handed to the pool, until
+	// the handler has returned (pooled), loop only.
+	stash []byte
 
 	raddr    net.Addr // the peer's address, once asked for (under mu)
 	timer    Timer
@@ -165,6 +164,7 @@ const (
 	fResume                 // the handler caught up: resume reading
 	fOverflow               // the queue passed its bound
 	fReleased               // the socket is closed: its number may be another's
+	fWaiting                // the loop waits for the handler to finish
 )
 
 // NewConn starts a connection in the handshake.
@@ -202,6 +202,9 @@ func (c *Conn) Readable(buf []byte) {
 		return
 	}
 	if c.state == stOpen || c.state == stClosing {
+		if c.held() {
+			return
+		}
 		if dst := c.directTarget(); dst != nil {
 			buf = dst
 		}
@@ -296,9 +299,35 @@ func (c *Conn) reject(resp []byte) {
 	c.flushed()
 }
 
+// held reports whether the connection's input waits for its handler (the
+// pool is running its tasks): as with a goroutine per connection, the
+// next frame is read only once the handler has returned, so that a Close
+// or a protocol error that follows messages is answered after their
+// replies. Reading pauses until the worker posts that it is done.
+func (c *Conn) held() bool {
+	if c.sh.Pool == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flags&fRunning == 0 {
+		return false
+	}
+	c.flags |= fWaiting
+	if c.flags&fReadPaused == 0 {
+		c.flags |= fReadPaused
+		c.env.Interest(c, false, c.flags&fWantWrite != 0)
+	}
+	return true
+}
+
 // frames feeds input to the session and acts on its events.
 func (c *Conn) frames(data []byte) {
 	for c.state == stOpen || c.state == stClosing {
+		if len(data) > 0 && c.held() {
+			c.stash = appendGrow(c.stash, data)
+			return
+		}
 		c.side.Lock()
 		ev, n, err := c.s.Next(data)
 		data = data[n:]
@@ -400,6 +429,10 @@ func (c *Conn) linger() {
 }
 
 func (c *Conn) dropMessage() {
+	if c.stash != nil {
+		putBuf(c.stash)
+		c.stash = nil
+	}
 	if c.msg != nil {
 		putBuf(c.msg)
 		c.msg, c.msgOp = nil, 0
@@ -692,6 +725,12 @@ func (c *Conn) Posted() {
 		c.env.Interest(c, true, c.flags&fWantWrite != 0)
 	}
 	c.mu.Unlock()
+	if f&fResume != 0 && c.stash != nil && (c.state == stOpen || c.state == stClosing) {
+		st := c.stash
+		c.stash = nil
+		c.frames(st)
+		putBuf(st)
+	}
 	switch {
 	case f&fDrop != 0:
 		if f&fOverflow != 0 && c.endErr == nil {
@@ -706,7 +745,7 @@ func (c *Conn) Posted() {
 		if c.endErr == nil {
 			c.endErr = ErrSlowConsumer
 		}
-		c.toClosing()
+		c.closeWith(wsframe.ClosePolicyViolation, "slow consumer")
 	case f&fCloseSent != 0:
 		c.toClosing()
 	}
@@ -723,10 +762,6 @@ func (c *Conn) dispatch(t task) {
 	c.mu.Lock()
 	c.tasks = append(c.tasks, t)
 	c.pending += len(t.data)
-	if c.pending > c.sh.MaxPending && c.flags&fReadPaused == 0 && c.state != stDead {
-		c.flags |= fReadPaused
-		c.env.Interest(c, false, c.flags&fWantWrite != 0)
-	}
 	start := c.flags&fRunning == 0
 	c.flags |= fRunning
 	c.mu.Unlock()
@@ -746,21 +781,22 @@ func (c *Conn) RunQueued() bool {
 		if len(c.tasks) == 0 {
 			c.flags &^= fRunning
 			c.tasks = nil
+			waiting := c.flags&fWaiting != 0
+			c.flags &^= fWaiting
+			if waiting {
+				c.flags |= fResume
+			}
 			c.mu.Unlock()
+			if waiting {
+				c.env.Post(c)
+			}
 			return false
 		}
 		t := c.tasks[0]
 		c.tasks[0] = task{}
 		c.tasks = c.tasks[1:]
 		c.pending -= len(t.data)
-		resume := c.flags&fReadPaused != 0 && c.pending <= c.sh.MaxPending/2 && c.flags&fResume == 0
-		if resume {
-			c.flags |= fResume
-		}
 		c.mu.Unlock()
-		if resume {
-			c.env.Post(c)
-		}
 		c.run(t)
 	}
 	return true
@@ -790,7 +826,24 @@ func (t *transport) Send(bufs ...[]byte) error {
 	if c.flags&fBroken != 0 {
 		return net.ErrClosed
 	}
-	if c.q != nil && c.q.Len() > c.sh.QueueLimit {
+	return t.sendLocked(bufs, true)
+}
+
+// SendFinal is Send for this end's Close, which goes out whatever the
+// queue holds (it is the last frame).
+func (t *transport) SendFinal(bufs ...[]byte) error {
+	c := (*Conn)(t)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flags&fBroken != 0 {
+		return net.ErrClosed
+	}
+	return t.sendLocked(bufs, false)
+}
+
+func (t *transport) sendLocked(bufs [][]byte, bounded bool) error {
+	c := (*Conn)(t)
+	if bounded && c.q != nil && c.q.Len() > c.sh.QueueLimit {
 		if c.flags&fOverflow == 0 {
 			c.flags |= fOverflow
 			c.env.Post(c)

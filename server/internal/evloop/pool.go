@@ -8,17 +8,15 @@ import "sync"
 // handler that blocks holds its worker and its own connection only; the
 // loops keep reading, and other connections run on the other workers.
 //
-// Workers start as work arrives, up to the bound, and stay until Close: a
-// server that never had work holds none.
+// Workers start as work arrives, up to the bound, and exit when the run
+// queue is empty: an idle server holds no worker goroutine.
 type Pool struct {
 	max int
 
 	mu      sync.Mutex
-	cond    *sync.Cond
 	queue   []Runner // connections with work, each once
 	head    int
 	running int // workers alive
-	idle    int // workers waiting for work
 	closed  bool
 	wg      sync.WaitGroup
 }
@@ -33,9 +31,7 @@ type Runner interface {
 
 // NewPool returns a pool of at most max workers.
 func NewPool(max int) *Pool {
-	p := &Pool{max: max}
-	p.cond = sync.NewCond(&p.mu)
-	return p
+	return &Pool{max: max}
 }
 
 // Schedule queues r, which must not be queued already (its owner keeps a
@@ -48,9 +44,7 @@ func (p *Pool) Schedule(r Runner) {
 		return
 	}
 	p.queue = append(p.queue, r)
-	if p.idle > 0 {
-		p.cond.Signal()
-	} else if p.running < p.max {
+	if p.running < p.max {
 		p.running++
 		p.wg.Add(1)
 		go p.worker()
@@ -62,15 +56,10 @@ func (p *Pool) worker() {
 	defer p.wg.Done()
 	p.mu.Lock()
 	for {
-		for p.head == len(p.queue) {
-			if p.closed {
-				p.running--
-				p.mu.Unlock()
-				return
-			}
-			p.idle++
-			p.cond.Wait()
-			p.idle--
+		if p.head == len(p.queue) {
+			p.running--
+			p.mu.Unlock()
+			return
 		}
 		r := p.queue[p.head]
 		p.queue[p.head] = nil
@@ -102,7 +91,6 @@ func (p *Pool) Workers() int {
 func (p *Pool) Close() {
 	p.mu.Lock()
 	p.closed = true
-	p.cond.Broadcast()
 	p.mu.Unlock()
 	p.wg.Wait()
 }
