@@ -79,16 +79,21 @@ func (s *Server) serveLoop(ln net.Listener) (err error, ok bool) {
 	}
 	lo := s.EventLoop
 	co := o.Conn
+	shared := &co
 	ls := &loopServer{done: make(chan struct{})}
 	sh := &evloop.Shared{
 		Handler: s.Handler,
-		Accept: func(req *handshake.Request) ([]byte, string, wsconn.Options, error) {
+		Accept: func(req *handshake.Request) ([]byte, string, *wsconn.Options, error) {
 			ag, err := handshake.Check(req, o.handshakeOptions())
 			if err != nil {
-				return nil, "", wsconn.Options{}, err
+				return nil, "", nil, err
 			}
 			resp, err := ag.AppendResponse(nil, nil)
-			return resp, ag.Protocol, o.connOptions(ag), err
+			if ag.Deflate == nil {
+				return resp, ag.Protocol, shared, err // one Options for every connection
+			}
+			own := o.connOptions(ag)
+			return resp, ag.Protocol, &own, err
 		},
 		Limits:           s.Limits,
 		HandshakeTimeout: cmp.Or(s.HandshakeTimeout, DefaultHandshakeTimeout),
@@ -127,8 +132,8 @@ func (s *Server) serveLoop(ln net.Listener) (err error, ok bool) {
 		return ErrServerClosed, true
 	}
 	s.ln, s.loop = ln, ls
+	g.Start() // under mu: Shutdown, which takes it to find s.loop, stops started loops only
 	s.mu.Unlock()
-	g.Start()
 	<-ls.done
 	return ErrServerClosed, true
 }

@@ -98,7 +98,7 @@ func (e *CloseError) Error() string {
 // or blocked only the latest Pong is kept (RFC 6455 §5.5.3).
 type Conn struct {
 	nc       net.Conn // nil on an event loop
-	opts     Options
+	opts     *Options // the connection's own (NewConn), or shared by a server's loop connections
 	protocol string
 
 	mu sync.Mutex // guards s (read side and write side share close state)
@@ -171,9 +171,10 @@ func NewConn(nc net.Conn, role wsframe.Role, protocol string, buffered []byte, o
 	b := &struct {
 		Conn
 		goConn
-	}{}
+		opts Options
+	}{opts: o}
 	c := &b.Conn
-	c.nc, c.opts, c.protocol = nc, o, protocol
+	c.nc, c.opts, c.protocol = nc, &b.opts, protocol
 	c.s = NewSession(SessionConfig{Role: role, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments,
 		Deflate: o.Deflate, CompressThreshold: o.CompressThreshold})
 	c.goConn = &b.goConn

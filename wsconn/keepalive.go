@@ -29,7 +29,7 @@ type keepalive struct {
 // startKeepalive arms the timer when the options ask for keepalive or an
 // idle timeout.
 func (c *Conn) startKeepalive() {
-	o := &c.opts
+	o := c.opts
 	if o.PingInterval <= 0 && o.IdleTimeout <= 0 {
 		return
 	}

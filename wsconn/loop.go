@@ -46,9 +46,9 @@ func init() {
 // newLoopConn makes a server-role Conn, its Session and its loop side in
 // one allocation.
 func newLoopConn(cfg loophook.Config) (any, any, loophook.Side) {
-	o, _ := cfg.Options.(Options)
-	if o.CloseTimeout <= 0 {
-		o.CloseTimeout = DefaultCloseTimeout
+	o, ok := cfg.Options.(*Options)
+	if !ok || o == nil {
+		o = &Options{}
 	}
 	b := &struct {
 		Conn

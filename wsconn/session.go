@@ -95,7 +95,8 @@ type Event struct {
 	// Opcode of the message (OpText or OpBinary) for EventData.
 	Opcode wsframe.Opcode
 	// Data is the message piece or control payload. Message pieces alias
-	// the input; control payloads alias the session's buffer.
+	// the input; control payloads alias the input when they arrived in
+	// one piece, the session's buffer when they were split.
 	Data []byte
 	// Start and End mark the first and the last piece of a message.
 	Start, End bool
@@ -120,18 +121,12 @@ type Session struct {
 	fragments  int
 	msgStarted bool // a piece of the current message was delivered
 	utf8       wsframe.UTF8Validator
-	ctrl       [wsframe.MaxControlPayload]byte
+	ctrl       *[wsframe.MaxControlPayload]byte // a split control payload, made on first need
 	ctrlLen    int
 	compressed bool // the message being read has RSV1 (RFC 7692 §6)
 
 	// permessage-deflate, nil without the extension
-	inflater  *deflate.Decompressor
-	deflater  *deflate.Compressor
-	sendNoCtx bool   // the compressor starts every message empty
-	sendBits  int    // its window: 2^sendBits bytes
-	inflated  []byte // the current event's inflated bytes
-	zbuf      []byte // a compressed message being framed
-	threshold int
+	*deflateState
 
 	// writing
 	sending bool // a fragmented message is being sent
@@ -143,6 +138,19 @@ type Session struct {
 	closeSent     bool
 	closeReceived bool
 	err           error
+}
+
+// deflateState is a session's permessage-deflate state, allocated only
+// with the extension: an idle connection without it carries one nil
+// pointer.
+type deflateState struct {
+	inflater  *deflate.Decompressor
+	deflater  *deflate.Compressor
+	sendNoCtx bool   // the compressor starts every message empty
+	sendBits  int    // its window: 2^sendBits bytes
+	inflated  []byte // the current event's inflated bytes
+	zbuf      []byte // a compressed message being framed
+	threshold int
 }
 
 // NewSession returns a session for a freshly opened connection.
@@ -208,9 +216,17 @@ func (s *Session) Next(data []byte) (*Event, int, error) {
 			}
 		case wsframe.TokenPayload:
 			if s.hdr.Opcode.IsControl() {
-				s.ctrlLen += copy(s.ctrl[s.ctrlLen:], pev.Payload)
+				p := pev.Payload
+				if !pev.End || s.ctrlLen > 0 {
+					// Split across inputs: gathered in the session's buffer.
+					if s.ctrl == nil {
+						s.ctrl = new([wsframe.MaxControlPayload]byte)
+					}
+					s.ctrlLen += copy(s.ctrl[s.ctrlLen:], p)
+					p = s.ctrl[:s.ctrlLen]
+				}
 				if pev.End {
-					if err := s.control(); err != nil {
+					if err := s.control(p); err != nil {
 						return ev, total, s.fail(err)
 					}
 					return ev, total, nil
@@ -320,8 +336,7 @@ func (s *Session) data(p []byte, frameEnd bool) error {
 }
 
 // control handles a complete control frame.
-func (s *Session) control() error {
-	p := s.ctrl[:s.ctrlLen]
+func (s *Session) control(p []byte) error {
 	ev := &s.ev
 	ev.Data, ev.Start, ev.End = p, true, true
 	switch s.hdr.Opcode {
@@ -393,7 +408,7 @@ func (s *Session) SetMaxMessageSize(n int64) {
 		n = DefaultMaxMessageSize
 	}
 	s.cfg.MaxMessageSize = n
-	if s.inflater != nil {
+	if s.deflateState != nil {
 		s.parser.SetMaxPayload(compressedLimit(n))
 		s.inflater.SetLimit(n)
 		return
@@ -550,6 +565,7 @@ func (s *Session) setupDeflate(p handshake.DeflateParams) {
 	if s.cfg.Role == wsframe.RoleClient {
 		recvNoCtx, recvBits, sendNoCtx, sendBits = sendNoCtx, sendBits, recvNoCtx, recvBits
 	}
+	s.deflateState = new(deflateState)
 	var err error
 	s.inflater, err = deflate.NewDecompressor(deflate.Config{NoContextTakeover: recvNoCtx, WindowBits: recvBits}, s.cfg.MaxMessageSize)
 	if err == nil {
@@ -575,10 +591,10 @@ func (s *Session) setupDeflate(p handshake.DeflateParams) {
 // inflated after it. The compressor belongs to the write side and holds
 // only its context (a few KiB, see deflate.DefaultContext).
 func (s *Session) Release() {
-	if s.inflater != nil {
+	if s.deflateState != nil {
 		s.inflater.Abort()
+		s.inflated = nil
 	}
-	s.inflated = nil
 }
 
 // sharedCompression says how a message this session sends may be
@@ -587,11 +603,14 @@ func (s *Session) Release() {
 // message with a window of at most 2^bits is what it would send, for
 // messages of at least threshold bytes.
 func (s *Session) sharedCompression() (bits, threshold int, ok bool) {
-	return s.sendBits, s.threshold, s.deflater != nil && s.sendNoCtx
+	if s.deflateState == nil {
+		return 0, 0, false
+	}
+	return s.sendBits, s.threshold, s.sendNoCtx
 }
 
 // Compressing reports whether permessage-deflate is on for sending.
-func (s *Session) Compressing() bool { return s.deflater != nil }
+func (s *Session) Compressing() bool { return s.deflateState != nil }
 
 // Compress compresses a whole message for AppendCompressed when the
 // extension is on and the message is at least the threshold long; ok is
@@ -600,7 +619,7 @@ func (s *Session) Compressing() bool { return s.deflater != nil }
 // (it touches nothing the reading side does). The result is valid until
 // the next call.
 func (s *Session) Compress(payload []byte) (z []byte, ok bool, err error) {
-	if s.deflater == nil || len(payload) < s.threshold {
+	if s.deflateState == nil || len(payload) < s.threshold {
 		return nil, false, nil
 	}
 	z, err = s.deflater.Compress(s.zbuf[:0], payload)
@@ -627,7 +646,7 @@ func (s *Session) AppendCompressed(dst []byte, op wsframe.Opcode, z []byte) ([]b
 		binary.LittleEndian.PutUint32(h.Mask[:], uint32(s.rng.Uint64()))
 	}
 	dst = wsframe.AppendFrame(dst, h, z)
-	if cap(s.zbuf) > maxKeptDeflateBuffer {
+	if s.deflateState != nil && cap(s.zbuf) > maxKeptDeflateBuffer {
 		s.zbuf = nil
 	}
 	return dst, nil

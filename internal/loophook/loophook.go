@@ -51,7 +51,7 @@ type Side interface {
 }
 
 // Config is what a loop-mode Conn is made of. Options is a
-// wsconn.Options.
+// *wsconn.Options, which the Conn keeps (connections may share one).
 type Config struct {
 	Transport Transport
 	Protocol  string

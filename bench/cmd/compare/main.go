@@ -42,7 +42,7 @@ import (
 )
 
 // servers are the echo servers, each a directory of ./servers.
-var servers = []string{"wsfsm", "wsfsm-http", "gorilla", "coder", "gobwas", "gobwas-wsutil", "gws", "nbio"}
+var servers = []string{"wsfsm", "wsfsm-loop", "wsfsm-http", "gorilla", "coder", "gobwas", "gobwas-wsutil", "gws", "nbio"}
 
 // peers are the modules compared against, named with their versions in
 // the report.

@@ -72,7 +72,9 @@ type Shared struct {
 	// Accept validates a request head and returns the 101 to send, the
 	// subprotocol and the connection's options, or the error to answer
 	// with (handshake.AppendRejection).
-	Accept           func(req *handshake.Request) (resp []byte, protocol string, o wsconn.Options, err error)
+	// The options may be shared by many connections: they are not
+	// changed once given.
+	Accept           func(req *handshake.Request) (resp []byte, protocol string, o *wsconn.Options, err error)
 	Limits           handshake.Limits
 	HandshakeTimeout time.Duration
 	IdleTimeout      time.Duration
@@ -148,9 +150,8 @@ type Conn struct {
 
 	mu      sync.Mutex
 	q       *WriteQueue // nil while empty
-	tasks   []task
-	pending int   // message bytes in tasks
-	endErr  error // why it ended, for OnClose (loop only)
+	tasks  []task
+	endErr error // why it ended, for OnClose (loop only)
 }
 
 // Flags, under mu.
@@ -761,7 +762,6 @@ func (c *Conn) dispatch(t task) {
 	}
 	c.mu.Lock()
 	c.tasks = append(c.tasks, t)
-	c.pending += len(t.data)
 	start := c.flags&fRunning == 0
 	c.flags |= fRunning
 	c.mu.Unlock()
@@ -795,7 +795,6 @@ func (c *Conn) RunQueued() bool {
 		t := c.tasks[0]
 		c.tasks[0] = task{}
 		c.tasks = c.tasks[1:]
-		c.pending -= len(t.data)
 		c.mu.Unlock()
 		c.run(t)
 	}

@@ -225,7 +225,7 @@ func (l *loop) run() {
 				}
 			}
 		}
-		l.timers.Expire(time.Now().UnixNano(), func(owner any) { owner.(*Conn).Timer(time.Now().UnixNano()) })
+		l.timers.Expire(time.Now().UnixNano(), func(c *Conn) { c.Timer(time.Now().UnixNano()) })
 	}
 }
 

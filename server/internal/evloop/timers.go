@@ -18,11 +18,11 @@ type Timers struct {
 type Timer struct {
 	when  int64 // unix nanoseconds
 	index int32 // position in the heap, -1 when not scheduled
-	owner any
+	owner *Conn
 }
 
 // NewTimer returns an unscheduled timer that fires for owner.
-func NewTimer(owner any) Timer { return Timer{index: -1, owner: owner} }
+func NewTimer(owner *Conn) Timer { return Timer{index: -1, owner: owner} }
 
 // Scheduled reports whether t is in the heap, and When its deadline.
 func (t *Timer) Scheduled() bool { return t.index >= 0 }
@@ -90,7 +90,7 @@ func (ts *Timers) Next() (when int64, ok bool) {
 // Expire removes every timer due at now and calls fire with its owner, in
 // deadline order. fire may set timers again (the owner's next deadline);
 // one set at or before now fires in this same call.
-func (ts *Timers) Expire(now int64, fire func(owner any)) {
+func (ts *Timers) Expire(now int64, fire func(owner *Conn)) {
 	for len(ts.h) > 0 && ts.h[0].when <= now {
 		t := ts.h[0]
 		ts.Stop(t)
