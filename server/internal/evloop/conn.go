@@ -148,8 +148,8 @@ type Conn struct {
 	lastIn   atomic.Int64
 	lastOut  int64 // when the queue last made progress (under mu)
 
-	mu      sync.Mutex
-	q       *WriteQueue // nil while empty
+	mu     sync.Mutex
+	q      *WriteQueue // nil while empty
 	tasks  []task
 	endErr error // why it ended, for OnClose (loop only)
 }
