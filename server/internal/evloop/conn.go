@@ -85,8 +85,8 @@ type Shared struct {
 	// QueueLimit bounds a connection's write queue: a write that finds
 	// more queued is refused and the connection closed with 1008.
 	QueueLimit int
-	// Pool runs the handlers; nil: on the loop.
-	Pool *Pool
+	// Pool runs the handlers (a *Pool); nil: on the loop.
+	Pool Scheduler
 	// The hooks of wsconn.Options, called on the loop.
 	OnPing, OnPong func(c *wsconn.Conn, payload []byte)
 	OnClose        func(c *wsconn.Conn, code wsframe.CloseCode, reason []byte)
@@ -102,6 +102,7 @@ const (
 	stOpen
 	stClosing // this end sent its Close; waiting for the peer's
 	stLinger  // the close handshake is over (or failed): flush, half-close, drain
+	stDrain   // the peer has gone (EOF): the bytes queued go out, then the end
 	stDead
 )
 
@@ -451,17 +452,40 @@ func (c *Conn) flushed() {
 }
 
 func (c *Conn) readFailed(err error) {
-	if errors.Is(err, io.EOF) || c.state == stLinger {
-		if c.endErr == nil {
+	if c.endErr == nil {
+		if errors.Is(err, io.EOF) || c.state == stLinger {
 			c.endErr = &wsconn.CloseError{Code: wsframe.CloseAbnormal}
+		} else {
+			c.endErr = err
 		}
-		c.release()
+	}
+	if errors.Is(err, io.EOF) && c.drain() {
 		return
 	}
-	if c.endErr == nil {
-		c.endErr = err
-	}
 	c.release()
+}
+
+// drain handles the peer's end of input while bytes wait in the queue
+// (an echo, the Close reply, the 101): as a goroutine that wrote them
+// before reading on, they go out before the socket is closed, within the
+// close timeout. It reports whether there was anything to wait for.
+func (c *Conn) drain() bool {
+	c.mu.Lock()
+	waiting := c.q != nil && c.flags&fBroken == 0
+	if waiting {
+		c.flags |= fReadPaused
+		c.env.Interest(c, false, true)
+	}
+	c.mu.Unlock()
+	if !waiting {
+		return false
+	}
+	c.state = stDrain
+	c.head = nil
+	c.dropMessage()
+	c.deadline = c.env.Now() + int64(c.sh.CloseTimeout)
+	c.env.Timers().Set(&c.timer, c.deadline)
+	return true
 }
 
 // release closes the socket and ends the connection: OnClose is queued
@@ -510,7 +534,12 @@ func (c *Conn) Writable() {
 	}
 	c.mu.Lock()
 	c.flushLocked()
+	empty := c.q == nil
 	c.mu.Unlock()
+	if c.state == stDrain && empty {
+		c.release()
+		return
+	}
 	c.flushed()
 }
 
@@ -571,7 +600,7 @@ func (c *Conn) Timer(now int64) {
 			c.reject(handshake.AppendRejection(nil, errHandshakeTimeout))
 			return
 		}
-	case stLinger:
+	case stLinger, stDrain:
 		if now >= c.deadline {
 			c.release()
 			return
@@ -640,7 +669,7 @@ func (c *Conn) setTimer(now int64) {
 		}
 	}
 	switch c.state {
-	case stHandshake, stLinger, stClosing:
+	case stHandshake, stLinger, stClosing, stDrain:
 		at(c.deadline)
 	}
 	if c.state == stOpen {
@@ -721,7 +750,7 @@ func (c *Conn) Posted() {
 	c.mu.Lock()
 	f := c.flags
 	c.flags &^= fCloseSent | fResume
-	if f&fResume != 0 && c.flags&fReadPaused != 0 {
+	if f&fResume != 0 && c.flags&fReadPaused != 0 && c.state < stLinger {
 		c.flags &^= fReadPaused
 		c.env.Interest(c, true, c.flags&fWantWrite != 0)
 	}

@@ -21,6 +21,11 @@ type Pool struct {
 	wg      sync.WaitGroup
 }
 
+// Scheduler runs Runners: the Pool, or a test's scripted one.
+type Scheduler interface {
+	Schedule(r Runner)
+}
+
 // Runner is a connection whose queued calls a worker runs: Run runs them
 // until none is left and reports whether more came meanwhile (it is then
 // queued again, behind the others, so that a busy connection does not
