@@ -33,7 +33,7 @@ var loopTests = []string{
 	"TestAttackIdleTimeoutDropsNonReader", "TestAttackPingFloodWithoutReading", "TestAttackSlowlorisHandshake",
 	"TestShutdownWhileAccepting", "TestLingeringCloseKeepsEchoes",
 	"TestMaxConns", "TestIdleTimeout", "TestShutdownDoesNotWaitForAStuckHandler", "TestNoLeaksAfter1000Connections",
-	"TestLoop",
+	"TestShutdownSendsGoingAway",
 }
 
 func TestEventLoopRuntime(t *testing.T) {

@@ -120,7 +120,31 @@ const (
 	cmdShutdown cmd = iota + 1
 	cmdDrop
 	cmdStop
+	cmdInspect
 )
+
+// PerLoop is the number of connections on each loop.
+func (g *Group) PerLoop() []int {
+	var n []int
+	for _, l := range g.loops {
+		l.command(cmdInspect)
+		r := <-l.inspected
+		n = append(n, r[0])
+	}
+	return n
+}
+
+// Inspect counts, on every loop, the connections it holds and the timers
+// it has scheduled (for the tests' leak checks).
+func (g *Group) Inspect() (conns, timers int) {
+	for _, l := range g.loops {
+		l.command(cmdInspect)
+		r := <-l.inspected
+		conns += r[0]
+		timers += r[1]
+	}
+	return conns, timers
+}
 
 type loop struct {
 	g      *Group
@@ -136,6 +160,8 @@ type loop struct {
 	signaled bool
 	spare    []*Conn
 	closing  bool // not accepting
+
+	inspected chan [2]int
 }
 
 func newLoop(g *Group) (*loop, error) {
@@ -148,7 +174,7 @@ func newLoop(g *Group) (*loop, error) {
 		syscall.Close(epfd)
 		return nil, e
 	}
-	l := &loop{g: g, epfd: epfd, efd: int(r), buf: make([]byte, readBufSize)}
+	l := &loop{g: g, epfd: epfd, efd: int(r), buf: make([]byte, readBufSize), inspected: make(chan [2]int, 1)}
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.efd, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.efd)}); err != nil {
 		return nil, err
 	}
@@ -274,6 +300,8 @@ func (l *loop) wake() (stop bool) {
 		case cmdStop:
 			l.stopAccepting()
 			stop = true
+		case cmdInspect:
+			l.inspected <- [2]int{l.live(), l.timers.Len()}
 		}
 	}
 	return stop

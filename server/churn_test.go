@@ -1,0 +1,154 @@
+package server
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wsfsm/wsfsm/wsconn"
+)
+
+var churnN = flag.Int("churn", 10000, "connections opened and closed by TestLoopChurn")
+
+// Churn on the event loop: many connections open, echo, and go (a close
+// handshake, an abrupt close, a reset, one that leaves in the middle of
+// its handshake); afterwards no descriptor, timer, connection or
+// goroutine of the server is left. Bigger runs: -churn N.
+func TestLoopChurn(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the event loop runs on Linux")
+	}
+	n := *churnN
+	if testing.Short() {
+		n = min(n, 2000)
+	}
+	s := startServer(t, &Server{EventLoop: &LoopOptions{Loops: 2}})
+	time.Sleep(20 * time.Millisecond)
+	goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+	addr := s.Addr().String()
+	head := fmt.Sprintf(requestHead, addr)
+	echo := text("churn").bytes()
+	closing := closeFrame(1000, "").bytes()
+	next := make(chan int)
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 512)
+			for i := range next {
+				nc, err := net.Dial("tcp", addr)
+				if err != nil {
+					errs <- err
+					return
+				}
+				nc.SetDeadline(time.Now().Add(5 * time.Second))
+				if i%4 == 3 { // leaves in the middle of the handshake
+					nc.Write([]byte(head[:20]))
+					nc.Close()
+					continue
+				}
+				nc.Write(append([]byte(head), echo...))
+				want := len(switchingProtocols) + 7 // the 101 and the echo
+				if _, err := io.ReadAtLeast(nc, buf, want); err != nil {
+					errs <- fmt.Errorf("connection %d: %v", i, err)
+					nc.Close()
+					return
+				}
+				switch i % 4 {
+				case 0: // close handshake
+					nc.Write(closing)
+					io.Copy(io.Discard, nc)
+				case 1: // abrupt
+				case 2: // reset
+					nc.(*net.TCPConn).SetLinger(0)
+				}
+				nc.Close()
+			}
+		}()
+	}
+	start := time.Now()
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case err := <-errs:
+			t.Error(err)
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	t.Logf("%d connections in %v", n, time.Since(start))
+	if got := settle(0, func() int { c, _ := s.loop.g.Inspect(); return c }); got != 0 {
+		t.Errorf("%d connections left on the loops", got)
+	}
+	if _, timers := s.loop.g.Inspect(); timers != 0 {
+		t.Errorf("%d timers left on the loops", timers)
+	}
+	if got := settle(goroutines, runtime.NumGoroutine); got > goroutines {
+		t.Errorf("goroutines: %d before, %d after", goroutines, got)
+	}
+	if got := settle(fds, func() int { return openFDs(t) }); got > fds {
+		t.Errorf("file descriptors: %d before, %d after", fds, got)
+	}
+	if s.Open() != 0 {
+		t.Errorf("the server counts %d open connections", s.Open())
+	}
+}
+
+// Shutdown sends 1001 to every open connection (on the event loop: of
+// every loop) and returns once they are over.
+func TestShutdownSendsGoingAway(t *testing.T) {
+	const conns = 40
+	// The clients never answer the Close: the close timeout ends each.
+	s := startServer(t, &Server{EventLoop: loopFor(4), Options: Options{Conn: wsconn.Options{CloseTimeout: 300 * time.Millisecond}}})
+	ncs := make([]net.Conn, conns)
+	for i := range ncs {
+		ncs[i] = dialRaw(t, s)
+	}
+	if s.loop != nil {
+		busy := 0
+		for _, l := range s.loop.g.PerLoop() {
+			if l > 0 {
+				busy++
+			}
+		}
+		t.Logf("connections on %d of 4 loops", busy)
+	}
+	got := make(chan string, conns)
+	for _, nc := range ncs {
+		go func() {
+			got <- readReply(t, nc, 5*time.Second)
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for range conns {
+		if r := <-got; r != "close 1001 \"server shutting down\"\nEOF\n" {
+			t.Errorf("a connection got %q", r)
+		}
+	}
+	if s.Open() != 0 {
+		t.Errorf("%d connections open after Shutdown", s.Open())
+	}
+}
+
+// loopFor is LoopOptions with n loops when testing the event loop, nil
+// otherwise.
+func loopFor(n int) *LoopOptions {
+	if !onLoop {
+		return nil
+	}
+	return &LoopOptions{Loops: n}
+}
