@@ -36,7 +36,6 @@ type loopConn struct {
 	msgMu sync.Mutex // held by a data message being written (fragments)
 	done  chan struct{}
 	pongs chan []byte
-	ended bool
 }
 
 func init() {
@@ -87,9 +86,8 @@ func (l *loopSide) Pong(p []byte) {
 
 func (l *loopSide) End() {
 	c := (*Conn)(l)
-	c.closed.Store(true)
+	c.closed.Store(true) // before mu: loopDone sees it, or makes the channel closed here
 	c.mu.Lock()
-	c.lp.ended = true
 	if c.lp.done != nil {
 		close(c.lp.done)
 	}
@@ -104,7 +102,7 @@ func (c *Conn) loopDone() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.lp.done == nil {
-		if c.lp.ended {
+		if c.closed.Load() {
 			return closedChan
 		}
 		c.lp.done = make(chan struct{})

@@ -24,6 +24,7 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand/v2"
 
 	"github.com/wsfsm/wsfsm/handshake"
@@ -115,29 +116,31 @@ type Session struct {
 	ev     Event
 
 	// reading
-	hdr        *wsframe.Header // header of the frame being read
-	msgOpcode  wsframe.Opcode  // message in progress, 0 when none
-	msgSize    int64
-	fragments  int
-	msgStarted bool // a piece of the current message was delivered
-	utf8       wsframe.UTF8Validator
-	ctrl       *[wsframe.MaxControlPayload]byte // a split control payload, made on first need
-	ctrlLen    int
-	compressed bool // the message being read has RSV1 (RFC 7692 §6)
+	hdr     *wsframe.Header // header of the frame being read
+	msgSize int64
+	ctrl    *[wsframe.MaxControlPayload]byte // a split control payload, made on first need
 
 	// permessage-deflate, nil without the extension
 	*deflateState
 
 	// writing
-	sending bool // a fragmented message is being sent
 	rng     *rand.ChaCha8
+	pending []byte // automatic replies: a Pong, the Close reply
+	err     error
 
-	pending       []byte // automatic replies: a Pong, the Close reply
-	pongs         int    // Pongs in pending (they come before any Close)
-	lastPong      int    // where the last of them starts
+	// The small fields together: a connection holds a Session for its
+	// whole life (see the memory model in server/internal/evloop).
+	fragments     int32
+	lastPong      int32          // where the last queued Pong starts
+	msgOpcode     wsframe.Opcode // message in progress, 0 when none
+	msgStarted    bool           // a piece of the current message was delivered
+	utf8          wsframe.UTF8Validator
+	ctrlLen       uint8
+	compressed    bool  // the message being read has RSV1 (RFC 7692 §6)
+	sending       bool  // a fragmented message is being sent
+	pongs         uint8 // Pongs in pending (they come before any Close)
 	closeSent     bool
 	closeReceived bool
-	err           error
 }
 
 // deflateState is a session's permessage-deflate state, allocated only
@@ -222,7 +225,7 @@ func (s *Session) Next(data []byte) (*Event, int, error) {
 					if s.ctrl == nil {
 						s.ctrl = new([wsframe.MaxControlPayload]byte)
 					}
-					s.ctrlLen += copy(s.ctrl[s.ctrlLen:], p)
+					s.ctrlLen += uint8(copy(s.ctrl[s.ctrlLen:], p))
 					p = s.ctrl[:s.ctrlLen]
 				}
 				if pev.End {
@@ -268,8 +271,10 @@ func (s *Session) header(h *wsframe.Header) error {
 		s.compressed = h.Rsv&wsframe.RSV1 != 0
 		s.utf8.Reset()
 	}
-	s.fragments++
-	if s.cfg.MaxFragments > 0 && s.fragments > s.cfg.MaxFragments {
+	if s.fragments < math.MaxInt32 {
+		s.fragments++
+	}
+	if s.cfg.MaxFragments > 0 && int(s.fragments) > s.cfg.MaxFragments {
 		return s.ruleErr(wsframe.ErrTooManyFragments)
 	}
 	// Fail fast: the whole message is over the limit as soon as a header
@@ -349,10 +354,10 @@ func (s *Session) control(p []byte) error {
 		// peer that does not read queues a bounded number of bytes.
 		if !s.closeSent {
 			if s.pongs == maxQueuedPongs {
-				s.pending = s.pending[:s.lastPong]
+				s.pending = s.pending[:int(s.lastPong)]
 				s.pongs--
 			}
-			s.lastPong = len(s.pending)
+			s.lastPong = int32(len(s.pending))
 			s.pending = s.appendFrame(s.pending, wsframe.OpPong, true, p)
 			s.pongs++
 		}

@@ -137,12 +137,9 @@ type Conn struct {
 	wc   *wsconn.Conn
 	s    *wsconn.Session
 	side loophook.Side
-	msg  []byte // the message in progress (pooled), loop only
-	// stash holds input read past a message handed to the pool, until
-	// the handler has returned (pooled), loop only.
-	stash []byte
+	in   *inflight // while data is in flight (pooled), loop only
 
-	raddr    net.Addr // the peer's address, once asked for (under mu)
+	raddr    *net.TCPAddr // the peer's address, once asked for (under mu)
 	timer    Timer
 	deadline int64 // handshake, close or linger deadline (loop only)
 	pingSent int64 // loop only
@@ -151,9 +148,41 @@ type Conn struct {
 
 	mu     sync.Mutex
 	q      *WriteQueue // nil while empty
-	tasks  []task
-	endErr error // why it ended, for OnClose (loop only)
+	tasks  *taskQueue  // while tasks wait for the pool (pooled), under mu
+	endErr error       // why it ended, for OnClose (loop only)
 }
+
+// inflight is what a connection holds while data flows, and gives back
+// when it stops: the message being gathered and the input read past a
+// message the pool has not handled yet. Both are pooled buffers.
+type inflight struct {
+	msg   []byte
+	stash []byte
+}
+
+var inflights = sync.Pool{New: func() any { return new(inflight) }}
+
+// flight returns the connection's in-flight state, made on first need.
+func (c *Conn) flight() *inflight {
+	if c.in == nil {
+		c.in = inflights.Get().(*inflight)
+	}
+	return c.in
+}
+
+// landed gives the in-flight state back once nothing is in it.
+func (c *Conn) landed() {
+	if c.in != nil && c.in.msg == nil && c.in.stash == nil {
+		inflights.Put(c.in)
+		c.in = nil
+	}
+}
+
+// taskQueue is a connection's queue of handler calls waiting for the
+// pool.
+type taskQueue struct{ q []task }
+
+var taskQueues = sync.Pool{New: func() any { return &taskQueue{q: make([]task, 0, 4)} }}
 
 // Flags, under mu.
 const (
@@ -233,14 +262,15 @@ func (c *Conn) directTarget() []byte {
 	if rem < step || c.msgOp == 0 {
 		return nil
 	}
-	if cap(c.msg)-len(c.msg) < step {
-		nb := getBuf(max(2*cap(c.msg), len(c.msg)+step))
-		nb = append(nb, c.msg...)
-		putBuf(c.msg)
-		c.msg = nb
+	in := c.flight()
+	if cap(in.msg)-len(in.msg) < step {
+		nb := getBuf(max(2*cap(in.msg), len(in.msg)+step))
+		nb = append(nb, in.msg...)
+		putBuf(in.msg)
+		in.msg = nb
 	}
-	n := min(int64(cap(c.msg)-len(c.msg)), rem)
-	return c.msg[len(c.msg) : len(c.msg)+int(n)]
+	n := min(int64(cap(in.msg)-len(in.msg)), rem)
+	return in.msg[len(in.msg) : len(in.msg)+int(n)]
 }
 
 func (c *Conn) input(data []byte) {
@@ -327,7 +357,8 @@ func (c *Conn) held() bool {
 func (c *Conn) frames(data []byte) {
 	for c.state == stOpen || c.state == stClosing {
 		if len(data) > 0 && c.held() {
-			c.stash = appendGrow(c.stash, data)
+			in := c.flight()
+			in.stash = appendGrow(in.stash, data)
 			return
 		}
 		c.side.Lock()
@@ -382,19 +413,21 @@ func (c *Conn) data(ev *wsconn.Event) {
 		c.msgOp = 0
 		return
 	}
-	if c.msg == nil {
-		c.msg = getBuf(len(ev.Data))
+	in := c.flight()
+	if in.msg == nil {
+		in.msg = getBuf(len(ev.Data))
 	}
-	if len(ev.Data) > 0 && cap(c.msg) > len(c.msg) && &c.msg[:len(c.msg)+1][len(c.msg)] == &ev.Data[0] {
-		c.msg = c.msg[:len(c.msg)+len(ev.Data)] // read in place (directTarget)
+	if len(ev.Data) > 0 && cap(in.msg) > len(in.msg) && &in.msg[:len(in.msg)+1][len(in.msg)] == &ev.Data[0] {
+		in.msg = in.msg[:len(in.msg)+len(ev.Data)] // read in place (directTarget)
 	} else {
-		c.msg = appendGrow(c.msg, ev.Data)
+		in.msg = appendGrow(in.msg, ev.Data)
 	}
 	if !ev.End {
 		return
 	}
-	m, op := c.msg, c.msgOp
-	c.msg, c.msgOp = nil, 0
+	m, op := in.msg, c.msgOp
+	in.msg, c.msgOp = nil, 0
+	c.landed()
 	if c.sh.Pool == nil {
 		c.sh.Handler.OnMessage(c.wc, op, m)
 		putBuf(m)
@@ -431,14 +464,13 @@ func (c *Conn) linger() {
 }
 
 func (c *Conn) dropMessage() {
-	if c.stash != nil {
-		putBuf(c.stash)
-		c.stash = nil
+	if in := c.in; in != nil {
+		putBuf(in.stash)
+		putBuf(in.msg)
+		in.stash, in.msg = nil, nil
+		c.landed()
 	}
-	if c.msg != nil {
-		putBuf(c.msg)
-		c.msg, c.msgOp = nil, 0
-	}
+	c.msgOp = 0
 }
 
 // flushed half-closes a lingering connection once its queue is empty.
@@ -502,7 +534,7 @@ func (c *Conn) release() {
 	c.mu.Lock()
 	c.flags |= fBroken | fReleased
 	if c.raddr == nil && opened {
-		c.raddr = c.env.RemoteAddr(c) // for a handler that asks in OnClose
+		c.raddr, _ = c.env.RemoteAddr(c).(*net.TCPAddr) // for a handler that asks in OnClose
 	}
 	if c.q != nil {
 		c.q.Reset()
@@ -755,9 +787,10 @@ func (c *Conn) Posted() {
 		c.env.Interest(c, true, c.flags&fWantWrite != 0)
 	}
 	c.mu.Unlock()
-	if f&fResume != 0 && c.stash != nil && (c.state == stOpen || c.state == stClosing) {
-		st := c.stash
-		c.stash = nil
+	if f&fResume != 0 && c.in != nil && c.in.stash != nil && (c.state == stOpen || c.state == stClosing) {
+		st := c.in.stash
+		c.in.stash = nil
+		c.landed()
 		c.frames(st)
 		putBuf(st)
 	}
@@ -790,7 +823,10 @@ func (c *Conn) dispatch(t task) {
 		return
 	}
 	c.mu.Lock()
-	c.tasks = append(c.tasks, t)
+	if c.tasks == nil {
+		c.tasks = taskQueues.Get().(*taskQueue)
+	}
+	c.tasks.q = append(c.tasks.q, t)
 	start := c.flags&fRunning == 0
 	c.flags |= fRunning
 	c.mu.Unlock()
@@ -807,9 +843,13 @@ const maxBatch = 16
 func (c *Conn) RunQueued() bool {
 	for range maxBatch {
 		c.mu.Lock()
-		if len(c.tasks) == 0 {
+		if c.tasks == nil || len(c.tasks.q) == 0 {
 			c.flags &^= fRunning
-			c.tasks = nil
+			if c.tasks != nil {
+				c.tasks.q = c.tasks.q[:0]
+				taskQueues.Put(c.tasks)
+				c.tasks = nil
+			}
 			waiting := c.flags&fWaiting != 0
 			c.flags &^= fWaiting
 			if waiting {
@@ -821,9 +861,11 @@ func (c *Conn) RunQueued() bool {
 			}
 			return false
 		}
-		t := c.tasks[0]
-		c.tasks[0] = task{}
-		c.tasks = c.tasks[1:]
+		q := c.tasks.q
+		t := q[0]
+		copy(q, q[1:])
+		q[len(q)-1] = task{}
+		c.tasks.q = q[:len(q)-1]
 		c.mu.Unlock()
 		c.run(t)
 	}
@@ -948,7 +990,7 @@ func (t *transport) RemoteAddr() net.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.raddr == nil && c.flags&fReleased == 0 {
-		c.raddr = c.env.RemoteAddr(c)
+		c.raddr, _ = c.env.RemoteAddr(c).(*net.TCPAddr)
 	}
 	if c.raddr == nil {
 		return &net.TCPAddr{}
