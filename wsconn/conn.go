@@ -248,6 +248,16 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 // has authenticated. A message over it ends the connection with 1009.
 func (c *Conn) SetReadLimit(n int64) {
 	c.mu.Lock()
+	if c.lp != nil {
+		if n <= 0 {
+			n = DefaultMaxMessageSize
+		}
+		c.lp.maxMsg = n // for the sessions to come
+		if c.s == nil {
+			c.mu.Unlock()
+			return
+		}
+	}
 	c.s.SetMaxMessageSize(n)
 	c.mu.Unlock()
 }
@@ -987,7 +997,12 @@ func (c *Conn) WriteUncompressed(op wsframe.Opcode, p []byte) error {
 
 // Compressing reports whether permessage-deflate was negotiated, so that
 // WriteMessage compresses.
-func (c *Conn) Compressing() bool { return c.s.Compressing() }
+func (c *Conn) Compressing() bool {
+	if c.lp != nil {
+		return c.opts.Deflate != nil // the loop's sessions come and go; the agreement stays
+	}
+	return c.s.Compressing()
+}
 
 // WriteMessageContext is WriteMessage that gives up when ctx is done: while
 // waiting for another writer, at no cost; while writing, by breaking and

@@ -36,15 +36,53 @@ type loopConn struct {
 	msgMu sync.Mutex // held by a data message being written (fragments)
 	done  chan struct{}
 	pongs chan []byte
+	// While the connection rests its Session goes back to a pool (see
+	// loopRest); these carry what the next one needs.
+	base   int64 // stream bytes the earlier sessions consumed
+	maxMsg int64 // the message limit (SetReadLimit may change it)
+}
+
+// sessions are the Sessions of resting loop connections' past: a loop
+// connection holds one only while something is in progress.
+var sessions = sync.Pool{New: func() any { return new(Session) }}
+
+// loopSession returns the connection's Session, taking one from the pool
+// when it rests; c.mu is held.
+func (c *Conn) loopSession() *Session {
+	if c.s == nil {
+		s := sessions.Get().(*Session)
+		s.init(SessionConfig{Role: wsframe.RoleServer, MaxMessageSize: c.lp.maxMsg, MaxFragments: c.opts.MaxFragments})
+		s.base = c.lp.base
+		c.s = s
+	}
+	return c.s
+}
+
+// loopRest gives the Session back to the pool when the connection is at
+// rest: between frames, no message being read or written, nothing
+// pending, not closing, no compression state. A fresh one continues
+// exactly where it stopped (the stream offset and the message limit are
+// all there is). c.mu is held.
+func (c *Conn) loopRest() {
+	s := c.s
+	if s == nil || !s.atRest() {
+		return
+	}
+	c.lp.base = s.base + s.parser.Offset()
+	c.lp.maxMsg = s.cfg.MaxMessageSize
+	c.s = nil
+	s.recycle()
+	sessions.Put(s)
 }
 
 func init() {
 	loophook.NewConn = newLoopConn
 }
 
-// newLoopConn makes a server-role Conn, its Session and its loop side in
-// one allocation.
-func newLoopConn(cfg loophook.Config) (any, any, loophook.Side) {
+// newLoopConn makes a server-role Conn and its loop side in one
+// allocation. Its Session comes from a pool while the connection is busy
+// (with permessage-deflate, whose context lives on, it keeps its own).
+func newLoopConn(cfg loophook.Config) (any, loophook.Side) {
 	o, ok := cfg.Options.(*Options)
 	if !ok || o == nil {
 		o = &Options{}
@@ -52,17 +90,18 @@ func newLoopConn(cfg loophook.Config) (any, any, loophook.Side) {
 	b := &struct {
 		Conn
 		loopConn
-		Session
 	}{}
 	c := &b.Conn
 	c.opts, c.protocol = o, cfg.Protocol
-	b.Session.init(SessionConfig{Role: wsframe.RoleServer, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments,
-		Deflate: o.Deflate, CompressThreshold: o.CompressThreshold})
-	c.s = &b.Session
 	c.lp = &b.loopConn
 	c.lp.t = cfg.Transport
+	c.lp.maxMsg = o.MaxMessageSize
+	if o.Deflate != nil {
+		c.s = NewSession(SessionConfig{Role: wsframe.RoleServer, MaxMessageSize: o.MaxMessageSize, MaxFragments: o.MaxFragments,
+			Deflate: o.Deflate, CompressThreshold: o.CompressThreshold})
+	}
 	c.lastIn.Store(time.Now().UnixNano())
-	return c, c.s, (*loopSide)(c)
+	return c, (*loopSide)(c)
 }
 
 // loopSide is the Conn as the loop's loophook.Side.
@@ -70,6 +109,18 @@ type loopSide Conn
 
 func (l *loopSide) Lock()   { l.mu.Lock() }
 func (l *loopSide) Unlock() { l.mu.Unlock() }
+
+// Session returns the Session (a *Session), taken from the pool if the
+// connection rested; Rest gives it back if it is at rest. Both with the
+// lock held.
+func (l *loopSide) Session() any { return (*Conn)(l).loopSession() }
+func (l *loopSide) Rest()        { (*Conn)(l).loopRest() }
+
+func (l *loopSide) Release() {
+	if l.s != nil {
+		l.s.Release()
+	}
+}
 
 func (l *loopSide) Pong(p []byte) {
 	c := (*Conn)(l)
@@ -118,7 +169,9 @@ var loopBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2<<10); return &
 // hands it to the transport, under the session's lock: frames go out in
 // the order the session framed them.
 func (c *Conn) loopSend(op wsframe.Opcode, fin bool, p []byte, compress bool) error {
-	if compress && fin && (op == wsframe.OpText || op == wsframe.OpBinary) && c.s.Compressing() {
+	if compress && fin && (op == wsframe.OpText || op == wsframe.OpBinary) && c.opts.Deflate != nil {
+		// With the extension the connection keeps its Session (c.s is
+		// never swapped).
 		// Compression is write-side state, serialised by msgMu; the
 		// session's lock is not held meanwhile.
 		z, ok, err := c.s.Compress(p)
@@ -155,8 +208,10 @@ func (c *Conn) loopFrame(frame func(b []byte) (head, tail []byte, err error)) er
 	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b := append((*bp)[:0], c.s.Pending()...)
-	c.s.ClearPending()
+	s := c.loopSession()
+	defer c.loopRest()
+	b := append((*bp)[:0], s.Pending()...)
+	s.ClearPending()
 	queued := len(b)
 	b, tail, err := frame(b)
 	*bp = b
@@ -223,10 +278,11 @@ func (c *Conn) loopClose(code wsframe.CloseCode, reason string) error {
 	bp := loopBufs.Get().(*[]byte)
 	defer loopBufs.Put(bp)
 	c.mu.Lock()
-	b := append((*bp)[:0], c.s.Pending()...)
-	c.s.ClearPending()
+	s := c.loopSession()
+	b := append((*bp)[:0], s.Pending()...)
+	s.ClearPending()
 	queued := len(b)
-	b, err := c.s.AppendClose(b, code, reason)
+	b, err := s.AppendClose(b, code, reason)
 	*bp = b[:0]
 	if err == nil {
 		err = c.lp.t.SendFinal(b)
@@ -275,6 +331,8 @@ func (c *Conn) loopRawFrames(frames []rawFrame) error {
 	defer c.lp.msgMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.loopSession()
+	defer c.loopRest()
 	for _, f := range frames {
 		if err := c.s.checkSend(f.op, true, f.n); err != nil {
 			if p := c.s.Pending(); len(p) > 0 {

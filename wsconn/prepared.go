@@ -102,6 +102,14 @@ func (pm *PreparedMessage) Len() int { return len(pm.frame) }
 // that has fallen a few messages behind catches up in one system call. See
 // PreparedMessage for what a client-role Conn does.
 func (c *Conn) WritePrepared(pms ...*PreparedMessage) error {
+	if c.lp != nil && c.opts.Deflate == nil {
+		var small [32]rawFrame
+		frames := small[:0]
+		for _, pm := range pms {
+			frames = append(frames, rawFrame{op: pm.op, frame: pm.frame, n: pm.n})
+		}
+		return c.loopRawFrames(frames)
+	}
 	bits, threshold, shared := c.s.sharedCompression()
 	if c.s.Role() != wsframe.RoleServer || (c.s.Compressing() && !shared) {
 		// A client masks every frame with its own key; a compressor that

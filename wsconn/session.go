@@ -127,6 +127,7 @@ type Session struct {
 	rng     *rand.ChaCha8
 	pending []byte // automatic replies: a Pong, the Close reply
 	err     error
+	base    int64 // stream bytes before this session's first (a loop connection's earlier sessions)
 
 	// The small fields together: a connection holds a Session for its
 	// whole life (see the memory model in server/internal/evloop).
@@ -208,7 +209,7 @@ func (s *Session) Next(data []byte) (*Event, int, error) {
 		pev, n, err := s.parser.Next(data[total:])
 		total += n
 		if err != nil {
-			return ev, total, s.fail(err)
+			return ev, total, s.fail(s.rebase(err))
 		}
 		switch pev.Kind {
 		case wsframe.TokenNone:
@@ -247,7 +248,37 @@ func (s *Session) Next(data []byte) (*Event, int, error) {
 }
 
 func (s *Session) ruleErr(r wsframe.Rule) error {
-	return &wsframe.Error{Rule: r, Offset: s.parser.Offset()}
+	return &wsframe.Error{Rule: r, Offset: s.base + s.parser.Offset()}
+}
+
+// rebase gives a parser error the stream offset of the connection (which
+// may have had earlier sessions).
+func (s *Session) rebase(err error) error {
+	if we, ok := err.(*wsframe.Error); ok && s.base != 0 {
+		e := *we
+		e.Offset += s.base
+		return &e
+	}
+	return err
+}
+
+// atRest reports whether nothing is in progress: between frames, no
+// message being read or sent, nothing pending, not closing, no
+// compression state. A fresh session with the same offset and limits
+// would go on exactly as this one.
+func (s *Session) atRest() bool {
+	return s.deflateState == nil && s.rng == nil && !s.closeSent && !s.closeReceived && s.err == nil &&
+		!s.sending && len(s.pending) == 0 && s.msgOpcode == 0 && s.parser.AtFrameBoundary()
+}
+
+// recycle empties a session at rest for reuse, keeping its buffers.
+func (s *Session) recycle() {
+	pending, ctrl := s.pending[:0], s.ctrl
+	if cap(pending) > 1<<10 {
+		pending = nil
+	}
+	*s = Session{}
+	s.pending, s.ctrl = pending, ctrl
 }
 
 // header applies the message rules to a frame header (RFC 6455 §5.4).
@@ -321,7 +352,7 @@ func (s *Session) data(p []byte, frameEnd bool) error {
 	} else if s.msgOpcode == wsframe.OpText {
 		// RFC 6455 §8.1, fail fast: at the first byte that proves it.
 		if i, ok := s.utf8.Feed(p); !ok {
-			return &wsframe.Error{Rule: wsframe.ErrInvalidUTF8, Offset: s.parser.Offset() - int64(len(p)-i)}
+			return &wsframe.Error{Rule: wsframe.ErrInvalidUTF8, Offset: s.base + s.parser.Offset() - int64(len(p)-i)}
 		}
 		if end && !s.utf8.Complete() {
 			return s.ruleErr(wsframe.ErrInvalidUTF8)

@@ -44,6 +44,16 @@ type Side interface {
 	// writers write with.
 	Lock()
 	Unlock()
+	// Session returns the connection's Session (a *wsconn.Session),
+	// taken from a pool if the connection was resting; Rest gives it back
+	// when the connection is at rest (between frames, nothing in
+	// progress). Both with the lock held; the Session is valid until Rest
+	// or Unlock.
+	Session() any
+	Rest()
+	// Release gives back what reading holds (an inflater), when the
+	// connection's reading is over. With the lock held.
+	Release()
 	// Pong notes a Pong read by the loop (for Conn.Ping waiters).
 	Pong(p []byte)
 	// End marks the connection ended: Done closes, writes fail.
@@ -58,9 +68,9 @@ type Config struct {
 	Options   any
 }
 
-// NewConn makes a loop-mode connection and returns it (a *wsconn.Conn),
-// its Session (a *wsconn.Session) and its Side. Set by wsconn's init.
-var NewConn func(Config) (conn any, session any, side Side)
+// NewConn makes a loop-mode connection and returns it (a *wsconn.Conn)
+// and its Side. Set by wsconn's init.
+var NewConn func(Config) (conn any, side Side)
 
 // ErrLoopReads is returned by a loop-mode Conn's reading methods: the loop
 // reads the connection and hands messages to the handler.

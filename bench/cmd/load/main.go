@@ -74,6 +74,9 @@ type result struct {
 type idleAt struct {
 	Conns   int     `json:"conns"`
 	KiBConn float64 `json:"kib_per_conn"`
+	// HeapKiBConn is the server's live heap (after a collection) per
+	// connection, when the server answers -heapfile (0: not measured).
+	HeapKiBConn float64 `json:"heap_kib_per_conn,omitempty"`
 }
 
 func main() {
@@ -87,6 +90,7 @@ func main() {
 	inFlight := flag.Int("window", 8, "stream: messages in flight at most")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
 	pid := flag.Int("pid", 0, "server process: its memory (idle, required) and CPU (rtt, stream)")
+	heapFile := flag.String("heapfile", "", "idle: also ask the server for its live heap (SIGUSR1; it writes the file, see bench/internal/heapstat)")
 	serverCPU := flag.Int("server-cpu", -1, "the CPU the server is pinned to, if it is: how much of it other work took")
 	loadCPU := flag.Int("load-cpu", -1, "the CPU this process is pinned to, if it is")
 	flag.Parse()
@@ -113,7 +117,7 @@ func main() {
 	case "stream":
 		r, err = stream(*addr, *path, *size, *inFlight, w)
 	case "idle":
-		r, err = idle(*addr, *path, counts, *pid)
+		r, err = idle(*addr, *path, counts, *pid, *heapFile)
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}
@@ -126,7 +130,11 @@ func main() {
 	}
 	if r.Mode == "idle" {
 		for _, i := range r.Idle {
-			fmt.Printf("idle conns=%d: %.2f KiB of server memory per connection\n", i.Conns, i.KiBConn)
+			fmt.Printf("idle conns=%d: %.2f KiB of server memory per connection", i.Conns, i.KiBConn)
+			if i.HeapKiBConn > 0 {
+				fmt.Printf(", %.2f KiB of live heap", i.HeapKiBConn)
+			}
+			fmt.Println()
 		}
 		return
 	}
@@ -377,10 +385,29 @@ func rssKiB(pid int) (float64, error) {
 	return 0, fmt.Errorf("no VmRSS for %d", pid)
 }
 
+// serverHeap asks the server for its live heap (bench/internal/heapstat):
+// it signals it and waits for the file it writes.
+func serverHeap(pid int, file string) (int64, bool) {
+	if file == "" {
+		return 0, false
+	}
+	os.Remove(file)
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		return 0, false
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if b, err := os.ReadFile(file); err == nil {
+			v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
 // idle opens connections up to each count in turn and measures the
 // server's resident memory per connection there: (RSS − RSS before the
 // first) / count.
-func idle(addr, path string, counts []int, pid int) (result, error) {
+func idle(addr, path string, counts []int, pid int, heapFile string) (result, error) {
 	if pid == 0 {
 		return result{}, fmt.Errorf("idle needs -pid, the server's process id")
 	}
@@ -390,6 +417,7 @@ func idle(addr, path string, counts []int, pid int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
+	heapBefore, heapOK := serverHeap(pid, heapFile)
 	msg := frame(16)
 	var mu sync.Mutex
 	var cs []*conn
@@ -451,7 +479,13 @@ func idle(addr, path string, counts []int, pid int) (result, error) {
 			return result{}, err
 		}
 		r.Conns = n
-		r.Idle = append(r.Idle, idleAt{Conns: n, KiBConn: (after - before) / float64(n)})
+		at := idleAt{Conns: n, KiBConn: (after - before) / float64(n)}
+		if heapOK {
+			if h, ok := serverHeap(pid, heapFile); ok {
+				at.HeapKiBConn = float64(h-heapBefore) / 1024 / float64(n)
+			}
+		}
+		r.Idle = append(r.Idle, at)
 	}
 	return r, nil
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"log"
 
+	"github.com/wsfsm/wsfsm/bench/internal/heapstat"
 	"github.com/wsfsm/wsfsm/handshake"
 	"github.com/wsfsm/wsfsm/server"
 	"github.com/wsfsm/wsfsm/wsconn"
@@ -16,6 +17,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "listen address")
 	flag.Parse()
+	heapstat.Serve()
 	s := &server.Server{
 		Handler: server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }},
 		Options: server.Options{

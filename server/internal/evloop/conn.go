@@ -135,7 +135,6 @@ type Conn struct {
 
 	head *handshake.HeadReader // while in the handshake
 	wc   *wsconn.Conn
-	s    *wsconn.Session
 	side loophook.Side
 	in   *inflight // while data is in flight (pooled), loop only
 
@@ -219,6 +218,9 @@ func NewRejected(env Env, sh *Shared, fd int32, resp []byte) *Conn {
 	return c
 }
 
+// session is the connection's Session (side's lock held).
+func (c *Conn) session() *wsconn.Session { return c.side.Session().(*wsconn.Session) }
+
 // WSConn is the connection the handler sees, nil before the handshake.
 func (c *Conn) WSConn() *wsconn.Conn { return c.wc }
 
@@ -256,10 +258,13 @@ func (c *Conn) Readable(buf []byte) {
 // never with the length a header announces.
 func (c *Conn) directTarget() []byte {
 	const step = 16 << 10
+	if c.msgOp == 0 {
+		return nil // no message in progress (and maybe no session)
+	}
 	c.side.Lock()
-	rem := c.s.DataRemaining()
+	rem := c.session().DataRemaining()
 	c.side.Unlock()
-	if rem < step || c.msgOp == 0 {
+	if rem < step {
 		return nil
 	}
 	in := c.flight()
@@ -306,8 +311,8 @@ func (c *Conn) handshake(data []byte) {
 		c.reject(handshake.AppendRejection(nil, err))
 		return
 	}
-	conn, sess, side := loophook.NewConn(loophook.Config{Transport: (*transport)(c), Protocol: protocol, Options: o})
-	c.wc, c.s, c.side = conn.(*wsconn.Conn), sess.(*wsconn.Session), side
+	conn, side := loophook.NewConn(loophook.Config{Transport: (*transport)(c), Protocol: protocol, Options: o})
+	c.wc, c.side = conn.(*wsconn.Conn), side
 	c.state = stOpen
 	if err := c.send(resp); err != nil {
 		c.state = stDead
@@ -353,8 +358,13 @@ func (c *Conn) held() bool {
 	return true
 }
 
-// frames feeds input to the session and acts on its events.
+// frames feeds input to the session and acts on its events. An event is
+// copied out under the session's lock: once the lock is released a writer
+// may give a session at rest back to the pool (and another connection
+// take it), so nothing of the session's is used after it. Message pieces
+// alias the input; a control payload is copied to ctrl.
 func (c *Conn) frames(data []byte) {
+	var ctrl [wsframe.MaxControlPayload]byte
 	for c.state == stOpen || c.state == stClosing {
 		if len(data) > 0 && c.held() {
 			in := c.flight()
@@ -362,12 +372,24 @@ func (c *Conn) frames(data []byte) {
 			return
 		}
 		c.side.Lock()
-		ev, n, err := c.s.Next(data)
+		s := c.session()
+		sev, n, err := s.Next(data)
 		data = data[n:]
+		ev := *sev
+		if ev.Kind != wsconn.EventData && ev.Kind != wsconn.EventNone {
+			k := copy(ctrl[:], ev.Data)
+			ev.Data = ctrl[:k]
+			if ev.Kind == wsconn.EventClose && len(ev.Reason) > 0 {
+				ev.Reason = ctrl[k-len(ev.Reason) : k]
+			}
+		}
 		var reply error
-		if p := c.s.Pending(); len(p) > 0 {
+		if p := s.Pending(); len(p) > 0 {
 			reply = c.sendLocked(p)
-			c.s.ClearPending()
+			s.ClearPending()
+		}
+		if err == nil && ev.Kind == wsconn.EventNone {
+			c.side.Rest() // the input is used up: an idle connection holds no Session
 		}
 		c.side.Unlock()
 		if err != nil {
@@ -381,7 +403,7 @@ func (c *Conn) frames(data []byte) {
 		case wsconn.EventNone:
 			return
 		case wsconn.EventData:
-			c.data(ev)
+			c.data(&ev)
 		case wsconn.EventPing:
 			if c.sh.OnPing != nil {
 				c.sh.OnPing(c.wc, ev.Data)
@@ -458,7 +480,7 @@ func (c *Conn) linger() {
 	c.deadline = c.env.Now() + int64(c.sh.CloseTimeout)
 	c.env.Timers().Set(&c.timer, c.deadline)
 	c.side.Lock() // a compressed message cut short holds an inflater
-	c.s.Release()
+	c.side.Release()
 	c.side.Unlock()
 	c.flushed()
 }
@@ -543,7 +565,7 @@ func (c *Conn) release() {
 	c.mu.Unlock()
 	if opened {
 		c.side.Lock()
-		c.s.Release()
+		c.side.Release()
 		c.side.Unlock()
 		c.side.End()
 	}
