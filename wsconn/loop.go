@@ -217,14 +217,11 @@ func (c *Conn) loopFrame(frame func(b []byte) (head, tail []byte, err error)) er
 	*bp = b
 	if err != nil {
 		if queued > 0 { // the frame was refused; the replies still go
-			c.lp.t.Send(b[:queued])
+			c.lp.t.Send(b[:queued], nil)
 		}
 		return err
 	}
-	if tail != nil {
-		return c.lp.t.Send(b, tail)
-	}
-	return c.lp.t.Send(b)
+	return c.lp.t.Send(b, tail)
 }
 
 // loopWriteMessage sends a whole message, after any message being
@@ -287,7 +284,7 @@ func (c *Conn) loopClose(code wsframe.CloseCode, reason string) error {
 	if err == nil {
 		err = c.lp.t.SendFinal(b)
 	} else if queued > 0 {
-		c.lp.t.Send(b[:queued])
+		c.lp.t.Send(b[:queued], nil)
 	}
 	c.mu.Unlock()
 	if err == nil {
@@ -336,7 +333,7 @@ func (c *Conn) loopRawFrames(frames []rawFrame) error {
 	for _, f := range frames {
 		if err := c.s.checkSend(f.op, true, f.n); err != nil {
 			if p := c.s.Pending(); len(p) > 0 {
-				c.lp.t.Send(p)
+				c.lp.t.Send(p, nil)
 				c.s.ClearPending()
 			}
 			return err
@@ -350,7 +347,7 @@ func (c *Conn) loopRawFrames(frames []rawFrame) error {
 	for _, f := range frames {
 		bufs = append(bufs, f.frame)
 	}
-	err := c.lp.t.Send(bufs...)
+	err := c.lp.t.SendBufs(bufs)
 	c.s.ClearPending()
 	return err
 }

@@ -23,10 +23,14 @@ type Transport interface {
 	// connection's bounded queue and goes out as the peer reads. It fails
 	// once the connection is broken or its queue is over the bound (the
 	// slow-consumer policy: the loop then closes it).
-	Send(bufs ...[]byte) error
+	// head and tail are a frame's header and its payload where it lies
+	// (tail may be nil): two slices, so that a send allocates nothing.
+	Send(head, tail []byte) error
+	// SendBufs is Send for several frames (prepared messages).
+	SendBufs(bufs [][]byte) error
 	// SendFinal is Send for this end's Close frame (with the replies
 	// before it): it is queued whatever the bound, being the last.
-	SendFinal(bufs ...[]byte) error
+	SendFinal(b []byte) error
 	// CloseSent says this end has queued its Close frame: the loop gives
 	// the peer the close timeout to answer, then closes.
 	CloseSent()

@@ -16,6 +16,10 @@ const (
 
 var msgPools [maxClass - minClass + 1]sync.Pool
 
+// holders are the *[]byte the pools hold buffers in, kept apart from the
+// buffers so that a get and a put allocate nothing.
+var holders = sync.Pool{New: func() any { return new([]byte) }}
+
 // classOf is the size class for a buffer of capacity at least n, or -1
 // when n is beyond the pooled sizes.
 func classOf(n int) int {
@@ -35,8 +39,11 @@ func getBuf(n int) []byte {
 	if c < 0 {
 		return make([]byte, 0, n)
 	}
-	if b, ok := msgPools[c].Get().(*[]byte); ok {
-		return (*b)[:0]
+	if h, ok := msgPools[c].Get().(*[]byte); ok {
+		b := (*h)[:0]
+		*h = nil
+		holders.Put(h)
+		return b
 	}
 	return make([]byte, 0, 1<<(c+minClass))
 }
@@ -47,8 +54,9 @@ func putBuf(b []byte) {
 	if c < 1<<minClass || c > 1<<maxClass || c&(c-1) != 0 {
 		return
 	}
-	b = b[:0]
-	msgPools[bits.Len(uint(c))-1-minClass].Put(&b)
+	h := holders.Get().(*[]byte)
+	*h = b[:0]
+	msgPools[bits.Len(uint(c))-1-minClass].Put(h)
 }
 
 // appendGrow appends p to b, moving to a pooled buffer at least twice as

@@ -30,9 +30,13 @@ type Env interface {
 	// Read reads what the socket has: (0, ErrWouldBlock) when nothing,
 	// (0, io.EOF) at its end.
 	Read(c *Conn, p []byte) (int, error)
-	// Writev writes what the socket takes of bufs: ErrWouldBlock when
-	// nothing.
+	// Writev writes what the socket takes of bufs, Write2 of a then b:
+	// ErrWouldBlock when nothing.
 	Writev(c *Conn, bufs [][]byte) (int, error)
+	Write2(c *Conn, a, b []byte) (int, error)
+	// Iov is the loop's scratch list for flushing a queue (the loop's
+	// goroutine only).
+	Iov() [][]byte
 	// Shutdown half-closes (write) or shuts the socket down (both): any
 	// goroutine may call it, and the loop then sees the socket readable.
 	Shutdown(c *Conn, write bool)
@@ -44,6 +48,9 @@ type Env interface {
 	Release(c *Conn)
 	Timers() *Timers
 	Now() int64
+	// Scratch is the loop's buffer for a control payload, valid until the
+	// loop handles the next event.
+	Scratch() *[wsframe.MaxControlPayload]byte
 	LocalAddr(c *Conn) net.Addr
 	RemoteAddr(c *Conn) net.Addr
 }
@@ -364,7 +371,7 @@ func (c *Conn) held() bool {
 // take it), so nothing of the session's is used after it. Message pieces
 // alias the input; a control payload is copied to ctrl.
 func (c *Conn) frames(data []byte) {
-	var ctrl [wsframe.MaxControlPayload]byte
+	ctrl := c.env.Scratch()
 	for c.state == stOpen || c.state == stClosing {
 		if len(data) > 0 && c.held() {
 			in := c.flight()
@@ -599,11 +606,11 @@ func (c *Conn) Writable() {
 
 // flushLocked writes what the socket takes of the queue.
 func (c *Conn) flushLocked() {
-	var iov [16][]byte
+	iov := c.env.Iov()
 	for c.q != nil {
-		bufs := c.q.Bufs(iov[:0], len(iov))
+		bufs := c.q.Bufs(iov[:0], cap(iov))
 		n, err := c.env.Writev(c, bufs)
-		clear(iov[:])
+		clear(bufs)
 		if n > 0 {
 			c.q.Consume(n)
 			c.lastOut = c.env.Now()
@@ -637,10 +644,10 @@ func (c *Conn) brokenLocked() {
 }
 
 // send writes b (the loop's own sends: the 101, a rejection).
-func (c *Conn) send(b []byte) error { return (*transport)(c).Send(b) }
+func (c *Conn) send(b []byte) error { return (*transport)(c).Send(b, nil) }
 
 // sendLocked sends the session's replies (the session's lock is held).
-func (c *Conn) sendLocked(b []byte) error { return (*transport)(c).Send(b) }
+func (c *Conn) sendLocked(b []byte) error { return (*transport)(c).Send(b, nil) }
 
 // Timer handles the connection's timer: it looks at the clock and its
 // deadlines, acts on what is due and sets the next one.
@@ -911,29 +918,45 @@ func (c *Conn) run(t task) {
 // transport is the Conn as the wsconn.Conn's loophook.Transport.
 type transport Conn
 
-func (t *transport) Send(bufs ...[]byte) error {
+// Send writes head and tail (a frame's header and the payload where it
+// lies; tail may be nil): two slices, not a variadic list, so that a
+// write allocates nothing.
+func (t *transport) Send(head, tail []byte) error {
 	c := (*Conn)(t)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.flags&fBroken != 0 {
 		return net.ErrClosed
 	}
-	return t.sendLocked(bufs, true)
+	return t.sendLocked(head, tail, nil, true)
+}
+
+// SendBufs writes several frames (prepared messages) in one writev.
+func (t *transport) SendBufs(bufs [][]byte) error {
+	c := (*Conn)(t)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flags&fBroken != 0 {
+		return net.ErrClosed
+	}
+	return t.sendLocked(nil, nil, bufs, true)
 }
 
 // SendFinal is Send for this end's Close, which goes out whatever the
 // queue holds (it is the last frame).
-func (t *transport) SendFinal(bufs ...[]byte) error {
+func (t *transport) SendFinal(b []byte) error {
 	c := (*Conn)(t)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.flags&fBroken != 0 {
 		return net.ErrClosed
 	}
-	return t.sendLocked(bufs, false)
+	return t.sendLocked(b, nil, nil, false)
 }
 
-func (t *transport) sendLocked(bufs [][]byte, bounded bool) error {
+// sendLocked writes a and b, or bufs when not nil, and queues what the
+// socket does not take.
+func (t *transport) sendLocked(a, b []byte, bufs [][]byte, bounded bool) error {
 	c := (*Conn)(t)
 	if bounded && c.q != nil && c.q.Len() > c.sh.QueueLimit {
 		if c.flags&fOverflow == 0 {
@@ -942,29 +965,24 @@ func (t *transport) sendLocked(bufs [][]byte, bounded bool) error {
 		}
 		return ErrSlowConsumer
 	}
+	n := 0
 	if c.q == nil {
 		// Nothing queued: write now, queue what the socket leaves.
-		n, err := c.env.Writev(c, bufs)
+		var err error
+		if bufs != nil {
+			n, err = c.env.Writev(c, bufs)
+		} else {
+			n, err = c.env.Write2(c, a, b)
+		}
 		if err != nil && err != ErrWouldBlock {
 			c.brokenLocked()
 			return err
 		}
-		for _, b := range bufs {
-			if n >= len(b) {
-				n -= len(b)
-				continue
-			}
-			if c.q == nil {
-				c.q = new(WriteQueue)
-				c.lastOut = c.env.Now()
-			}
-			c.q.Push(b[n:])
-			n = 0
-		}
-	} else {
-		for _, b := range bufs {
-			c.q.Push(b)
-		}
+	}
+	n = c.queueRest(n, a)
+	n = c.queueRest(n, b)
+	for _, p := range bufs {
+		n = c.queueRest(n, p)
 	}
 	if c.q != nil && c.flags&fWantWrite == 0 {
 		c.flags |= fWantWrite
@@ -972,6 +990,20 @@ func (t *transport) sendLocked(bufs [][]byte, bounded bool) error {
 		c.env.Post(c) // the loop sets the write-progress deadline
 	}
 	return nil
+}
+
+// queueRest queues what is left of p once n bytes of the send are
+// written, and returns what is left of n.
+func (c *Conn) queueRest(n int, p []byte) int {
+	if n >= len(p) {
+		return n - len(p)
+	}
+	if c.q == nil {
+		c.q = new(WriteQueue)
+		c.lastOut = c.env.Now()
+	}
+	c.q.Push(p[n:])
+	return 0
 }
 
 func (t *transport) CloseSent() {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/wsfsm/wsfsm/wsframe"
 )
 
 // Supported reports whether this system has the epoll loop.
@@ -153,6 +155,8 @@ type loop struct {
 	conns  []*Conn
 	buf    []byte
 	timers Timers
+	ctrl   [wsframe.MaxControlPayload]byte
+	iov    [16][]byte
 
 	mu       sync.Mutex
 	posted   []*Conn
@@ -374,6 +378,39 @@ func (l *loop) Read(c *Conn, p []byte) (int, error) {
 	}
 }
 
+func (l *loop) Iov() [][]byte { return l.iov[:0] }
+
+func (l *loop) Write2(c *Conn, a, b []byte) (int, error) {
+	var iov [2]syscall.Iovec
+	k := 0
+	for _, p := range [2][]byte{a, b} {
+		if len(p) > 0 {
+			iov[k].Base = &p[0]
+			iov[k].SetLen(len(p))
+			k++
+		}
+	}
+	return writev(c, &iov[0], k)
+}
+
+func writev(c *Conn, iov *syscall.Iovec, k int) (int, error) {
+	if k == 0 {
+		return 0, nil
+	}
+	for {
+		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, uintptr(c.Fd), uintptr(unsafe.Pointer(iov)), uintptr(k))
+		switch e {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, ErrWouldBlock
+		}
+		return 0, e
+	}
+}
+
 func (l *loop) Writev(c *Conn, bufs [][]byte) (int, error) {
 	var iov [64]syscall.Iovec
 	k := 0
@@ -388,21 +425,7 @@ func (l *loop) Writev(c *Conn, bufs [][]byte) (int, error) {
 		iov[k].SetLen(len(b))
 		k++
 	}
-	if k == 0 {
-		return 0, nil
-	}
-	for {
-		n, _, e := syscall.Syscall(syscall.SYS_WRITEV, uintptr(c.Fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
-		switch e {
-		case 0:
-			return int(n), nil
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return 0, ErrWouldBlock
-		}
-		return 0, e
-	}
+	return writev(c, &iov[0], k)
 }
 
 func (l *loop) Shutdown(c *Conn, write bool) {
@@ -439,8 +462,9 @@ func (l *loop) Release(c *Conn) {
 	syscall.Close(fd)
 }
 
-func (l *loop) Timers() *Timers { return &l.timers }
-func (l *loop) Now() int64      { return time.Now().UnixNano() }
+func (l *loop) Timers() *Timers                           { return &l.timers }
+func (l *loop) Scratch() *[wsframe.MaxControlPayload]byte { return &l.ctrl }
+func (l *loop) Now() int64                                { return time.Now().UnixNano() }
 
 func (l *loop) LocalAddr(c *Conn) net.Addr {
 	sa, err := syscall.Getsockname(int(c.Fd))

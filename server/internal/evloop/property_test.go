@@ -38,6 +38,7 @@ type fakeEnv struct {
 	sched    []Runner
 	released bool
 	timers   Timers
+	ctrl     [wsframe.MaxControlPayload]byte
 }
 
 func (f *fakeEnv) Read(c *Conn, p []byte) (int, error) {
@@ -74,6 +75,9 @@ func (f *fakeEnv) Writev(c *Conn, bufs [][]byte) (int, error) {
 	return k, nil
 }
 
+func (f *fakeEnv) Write2(c *Conn, a, b []byte) (int, error) { return f.Writev(c, [][]byte{a, b}) }
+func (f *fakeEnv) Iov() [][]byte                            { return make([][]byte, 0, 16) }
+
 func (f *fakeEnv) Shutdown(c *Conn, write bool) {
 	if write {
 		f.wrShut = true
@@ -81,14 +85,15 @@ func (f *fakeEnv) Shutdown(c *Conn, write bool) {
 		f.shut = true
 	}
 }
-func (f *fakeEnv) Interest(c *Conn, read, write bool) { f.readOn, f.writeOn = read, write }
-func (f *fakeEnv) Post(c *Conn)                       { f.posted = append(f.posted, c) }
-func (f *fakeEnv) Release(c *Conn)                    { f.released = true }
-func (f *fakeEnv) Timers() *Timers                    { return &f.timers }
-func (f *fakeEnv) Now() int64                         { return 1 }
-func (f *fakeEnv) LocalAddr(c *Conn) net.Addr         { return &net.TCPAddr{} }
-func (f *fakeEnv) RemoteAddr(c *Conn) net.Addr        { return &net.TCPAddr{} }
-func (f *fakeEnv) Schedule(r Runner)                  { f.sched = append(f.sched, r) }
+func (f *fakeEnv) Interest(c *Conn, read, write bool)        { f.readOn, f.writeOn = read, write }
+func (f *fakeEnv) Post(c *Conn)                              { f.posted = append(f.posted, c) }
+func (f *fakeEnv) Release(c *Conn)                           { f.released = true }
+func (f *fakeEnv) Timers() *Timers                           { return &f.timers }
+func (f *fakeEnv) Scratch() *[wsframe.MaxControlPayload]byte { return &f.ctrl }
+func (f *fakeEnv) Now() int64                                { return 1 }
+func (f *fakeEnv) LocalAddr(c *Conn) net.Addr                { return &net.TCPAddr{} }
+func (f *fakeEnv) RemoteAddr(c *Conn) net.Addr               { return &net.TCPAddr{} }
+func (f *fakeEnv) Schedule(r Runner)                         { f.sched = append(f.sched, r) }
 
 // seen is what a handler saw: the messages, then why the connection ended.
 type seen struct {

@@ -7,7 +7,7 @@ import "sync"
 // come from a pool and go back as they drain, so a connection whose peer
 // keeps up holds no queue memory at all.
 type WriteQueue struct {
-	chunks [][]byte // queued bytes: chunks[0][off:], then the others whole
+	chunks []*[]byte // queued bytes: (*chunks[0])[off:], then the others whole
 	off    int
 	n      int // bytes queued
 }
@@ -26,14 +26,15 @@ func (q *WriteQueue) Push(b []byte) {
 	for len(b) > 0 {
 		if k := len(q.chunks); k > 0 {
 			last := q.chunks[k-1]
-			if free := cap(last) - len(last); free > 0 {
+			if free := cap(*last) - len(*last); free > 0 {
 				m := min(free, len(b))
-				q.chunks[k-1] = append(last, b[:m]...)
+				*last = append(*last, b[:m]...)
 				b = b[m:]
 				continue
 			}
 		}
-		c := (*chunkPool.Get().(*[]byte))[:0]
+		c := chunkPool.Get().(*[]byte)
+		*c = (*c)[:0]
 		q.chunks = append(q.chunks, c)
 	}
 }
@@ -45,10 +46,11 @@ func (q *WriteQueue) Bufs(dst [][]byte, max int) [][]byte {
 		if i == max {
 			break
 		}
+		b := *c
 		if i == 0 {
-			c = c[q.off:]
+			b = b[q.off:]
 		}
-		dst = append(dst, c)
+		dst = append(dst, b)
 	}
 	return dst
 }
@@ -58,15 +60,15 @@ func (q *WriteQueue) Consume(n int) {
 	q.n -= n
 	for n > 0 {
 		c := q.chunks[0]
-		left := len(c) - q.off
+		left := len(*c) - q.off
 		if n < left {
 			q.off += n
 			return
 		}
 		n -= left
 		q.off = 0
-		c = c[:0]
-		chunkPool.Put(&c)
+		*c = (*c)[:0]
+		chunkPool.Put(c)
 		q.chunks[0] = nil
 		q.chunks = q.chunks[1:]
 	}
@@ -78,8 +80,8 @@ func (q *WriteQueue) Consume(n int) {
 // Reset drops everything queued.
 func (q *WriteQueue) Reset() {
 	for _, c := range q.chunks {
-		c = c[:0]
-		chunkPool.Put(&c)
+		*c = (*c)[:0]
+		chunkPool.Put(c)
 	}
 	*q = WriteQueue{}
 }
