@@ -1,6 +1,9 @@
 package evloop
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Pool runs connections' handler calls on a bounded set of goroutines,
 // keeping each connection's calls in order: a connection with work is in
@@ -8,8 +11,9 @@ import "sync"
 // handler that blocks holds its worker and its own connection only; the
 // loops keep reading, and other connections run on the other workers.
 //
-// Workers start as work arrives, up to the bound, and exit when the run
-// queue is empty: an idle server holds no worker goroutine.
+// Workers start as work arrives, up to the bound, wait for more while
+// work keeps coming (starting a goroutine costs an allocation) and exit
+// after workerIdle without any: an idle server holds no worker goroutine.
 type Pool struct {
 	max int
 
@@ -17,9 +21,15 @@ type Pool struct {
 	queue   []Runner // connections with work, each once
 	head    int
 	running int // workers alive
+	idle    int // workers waiting for work
+	wake    chan struct{}
+	done    chan struct{} // closed by Close
 	closed  bool
 	wg      sync.WaitGroup
 }
+
+// workerIdle is how long a worker waits for work before it exits.
+const workerIdle = time.Second
 
 // Scheduler runs Runners: the Pool, or a test's scripted one.
 type Scheduler interface {
@@ -36,7 +46,7 @@ type Runner interface {
 
 // NewPool returns a pool of at most max workers.
 func NewPool(max int) *Pool {
-	return &Pool{max: max}
+	return &Pool{max: max, wake: make(chan struct{}, max), done: make(chan struct{})}
 }
 
 // Schedule queues r, which must not be queued already (its owner keeps a
@@ -49,7 +59,12 @@ func (p *Pool) Schedule(r Runner) {
 		return
 	}
 	p.queue = append(p.queue, r)
-	if p.running < p.max {
+	if p.idle > 0 {
+		select {
+		case p.wake <- struct{}{}:
+		default: // enough wake-ups are on their way
+		}
+	} else if p.running < p.max {
 		p.running++
 		p.wg.Add(1)
 		go p.worker()
@@ -59,12 +74,34 @@ func (p *Pool) Schedule(r Runner) {
 
 func (p *Pool) worker() {
 	defer p.wg.Done()
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
 	p.mu.Lock()
 	for {
 		if p.head == len(p.queue) {
-			p.running--
+			if p.closed {
+				p.running--
+				p.mu.Unlock()
+				return
+			}
+			p.idle++
 			p.mu.Unlock()
-			return
+			t.Reset(workerIdle)
+			timedOut := false
+			select {
+			case <-p.wake:
+			case <-p.done:
+			case <-t.C:
+				timedOut = true
+			}
+			p.mu.Lock()
+			p.idle--
+			if timedOut && p.head == len(p.queue) {
+				p.running--
+				p.mu.Unlock()
+				return
+			}
+			continue
 		}
 		r := p.queue[p.head]
 		p.queue[p.head] = nil
@@ -95,7 +132,10 @@ func (p *Pool) Workers() int {
 // them. Work scheduled later runs on a goroutine of its own.
 func (p *Pool) Close() {
 	p.mu.Lock()
-	p.closed = true
+	if !p.closed {
+		p.closed = true
+		close(p.done)
+	}
 	p.mu.Unlock()
 	p.wg.Wait()
 }
