@@ -35,10 +35,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wsfsm/wsfsm/bench/internal/heapstat"
 )
 
 // servers are the echo servers, each a directory of ./servers.
@@ -92,7 +95,19 @@ func main() {
 	idleRounds := flag.Int("idle-rounds", 2, "rounds that also measure idle memory (it hardly varies and takes long)")
 	out := flag.String("out", "RESULTS.md", "where to write the results")
 	charts := flag.String("charts", "charts", "directory for the SVG charts")
+	only := flag.String("servers", "", "comma-separated servers to run (default: all); for a run of the echo rows that matter")
+	skipBench := flag.Bool("skip-bench", false, "skip the decoding and fragment benchmarks (their rows stay empty)")
 	flag.Parse()
+	if *only != "" {
+		var keep []string
+		for _, s := range strings.Split(*only, ",") {
+			if !slices.Contains(servers, s) {
+				log.Fatalf("no server %q in ./servers", s)
+			}
+			keep = append(keep, s)
+		}
+		servers = keep
+	}
 	c := config{rounds: *rounds, idleRounds: *idleRounds, dur: "1200ms", warmup: "400ms", benchtime: "200ms", idleConns: "2000,19000"}
 	if *quick {
 		c.rounds, c.idleRounds, c.dur, c.warmup, c.benchtime, c.idleConns = 1, 1, "700ms", "300ms", "60ms", "500,2000"
@@ -109,6 +124,15 @@ func main() {
 			c.cmdline += fmt.Sprintf(" -idle-rounds %d", *idleRounds)
 		}
 	}
+	if *only != "" {
+		c.cmdline += " -servers " + *only
+	}
+	if *skipBench {
+		c.cmdline += " -skip-bench"
+	}
+	if *out != "RESULTS.md" {
+		c.cmdline += " -out " + *out
+	}
 	raiseFileLimit()
 	_, err := exec.LookPath("taskset")
 	c.pinned = err == nil && runtime.NumCPU() >= 2
@@ -122,7 +146,11 @@ func main() {
 	for _, s := range servers {
 		run("go", "build", "-o", filepath.Join(bin, s), "./servers/"+s)
 	}
-	for _, t := range []string{"decode", "fragments"} {
+	benches := []string{"decode", "fragments"}
+	if *skipBench {
+		benches = nil
+	}
+	for _, t := range benches {
 		run("go", "test", "-c", "-o", filepath.Join(bin, t+".test"), "./"+t)
 	}
 	c.versions = versions()
@@ -131,7 +159,7 @@ func main() {
 	port := 19300
 	for r := 0; r < c.rounds; r++ {
 		log.Printf("round %d/%d: decoding and fragment benchmarks", r+1, c.rounds)
-		for _, t := range []string{"decode", "fragments"} {
+		for _, t := range benches {
 			benchmarks(res, filepath.Join(bin, t+".test"), c)
 		}
 		order := append(servers[r%len(servers):], servers[:r%len(servers)]...)
@@ -206,8 +234,9 @@ type loadResult struct {
 	ServerCPUOthers float64 `json:"server_cpu_others"`
 	LoadCPUOthers   float64 `json:"load_cpu_others"`
 	Idle            []struct {
-		Conns   int     `json:"conns"`
-		KiBConn float64 `json:"kib_per_conn"`
+		Conns       int     `json:"conns"`
+		KiBConn     float64 `json:"kib_per_conn"`
+		HeapKiBConn float64 `json:"heap_kib_per_conn"`
 	} `json:"idle"`
 }
 
@@ -277,14 +306,33 @@ func echo(res results, bin, lib, addr string, c config, idleRound bool) {
 	// Memory per idle connection is measured on a fresh process: one that
 	// ran the load above keeps the freed memory resident, and new
 	// connections would reuse it without raising RSS.
+	// wsfsm's servers also report their live heap after a collection
+	// (bench/internal/heapstat): the process's own, without the slack
+	// the collector leaves in the resident memory.
+	heapFile := ""
+	if strings.HasPrefix(lib, "wsfsm") {
+		heapFile = filepath.Join(bin, lib+".heap")
+		os.Setenv(heapstat.Env, heapFile)
+		defer os.Unsetenv(heapstat.Env)
+	}
 	srv = startServer(c, filepath.Join(bin, lib), addr)
-	r := load("-mode", "idle", "-conns", c.idleConns)
+	args := []string{"-mode", "idle", "-conns", c.idleConns}
+	if heapFile != "" {
+		args = append(args, "-heapfile", heapFile)
+	}
+	r := load(args...)
 	for i, n := range strings.Split(c.idleConns, ",") {
-		v := math.NaN()
+		v, h := math.NaN(), math.NaN()
 		if i < len(r.Idle) {
 			v = r.Idle[i].KiBConn
+			if r.Idle[i].HeapKiBConn > 0 {
+				h = r.Idle[i].HeapKiBConn
+			}
 		}
 		res.add("idle"+strconv.Itoa(i), lib, sample{V: v, Others: math.NaN(), Run: "idle " + n})
+		if heapFile != "" {
+			res.add("idleheap"+strconv.Itoa(i), lib, sample{V: h, Others: math.NaN(), Run: "idle " + n})
+		}
 	}
 	stopServer(srv)
 }

@@ -149,12 +149,13 @@ func TestReport(t *testing.T) {
 	dir := t.TempDir()
 	r := writeReport(res, c, dir)
 	for _, want := range []string{
-		"| metric | unit | wsfsm | wsfsm-http | gorilla | coder | gobwas | gobwas-wsutil | gws | nbio |\n|---|---|---|---|---|---|---|---|---|---|\n",
+		"| metric | unit | wsfsm | wsfsm-loop | wsfsm-http | gorilla | coder | gobwas | gobwas-wsutil | gws | nbio |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
 		"| metric | unit | wsfsm | gobwas |\n",
-		"| [echo 128 B, 1 connection](charts/rtt1.svg) | msg/s, higher is better | 100.0 (1.00) | — | 90.50 (1.10) |", // one round counted: no ranking
-		"| echo 128 B, 1 connection | 100.0 · 40.00† (60 %) | — | 90.00 · 91.00 |",
+		"| [echo 128 B, 1 connection](charts/rtt1.svg) | msg/s, higher is better | 100.0 (1.00) | — | — | 90.50 (1.10) |", // one round counted: no ranking
+		"| echo 128 B, 1 connection | 100.0 · 40.00† (60 %) | — | — | 90.00 · 91.00 |",
 		"| wsfsm | 50/95 · — · — · — | 50/40† · — · — · — |",
 		"server memory per idle connection, 20 connections",
+		"server live heap per idle connection (after GC), 20 connections",
 		"Peers, each at its newest release: x v1.",
 	} {
 		if !strings.Contains(r, want) {
