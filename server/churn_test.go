@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wsfsm/wsfsm/wsconn"
+	"github.com/wsfsm/wsfsm/wsframe"
 )
 
 var churnN = flag.Int("churn", 10000, "connections opened and closed by TestLoopChurn")
@@ -87,10 +88,10 @@ feed:
 	close(next)
 	wg.Wait()
 	t.Logf("%d connections in %v", n, time.Since(start))
-	if got := settle(0, func() int { c, _ := s.loop.g.Inspect(); return c }); got != 0 {
+	if got := settle(0, func() int { c, _, _ := s.loop.g.Inspect(); return c }); got != 0 {
 		t.Errorf("%d connections left on the loops", got)
 	}
-	if _, timers := s.loop.g.Inspect(); timers != 0 {
+	if _, timers, _ := s.loop.g.Inspect(); timers != 0 {
 		t.Errorf("%d timers left on the loops", timers)
 	}
 	if got := settle(goroutines, runtime.NumGoroutine); got > goroutines {
@@ -159,4 +160,35 @@ func loopFor(n int) *LoopOptions {
 		return nil
 	}
 	return &LoopOptions{Loops: n}
+}
+
+// A peer that goes while its handler is blocked: the connection waits for
+// the handler without the loop waking for it again and again (a hang-up
+// is reported whatever the interest).
+func TestLoopHangUpWhileTheHandlerBlocks(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the event loop runs on Linux")
+	}
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	s := startServer(t, &Server{EventLoop: &LoopOptions{Loops: 1}, Handler: Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
+		entered <- struct{}{}
+		<-release
+	}}})
+	nc := dialRaw(t, s)
+	nc.Write(text("block").bytes())
+	<-entered
+	nc.(*net.TCPConn).SetLinger(0)
+	nc.Close() // a reset: the socket is hung up at once
+	time.Sleep(50 * time.Millisecond)
+	_, _, before := s.loop.g.Inspect()
+	time.Sleep(200 * time.Millisecond)
+	_, _, after := s.loop.g.Inspect()
+	close(release)
+	// Two for the inspections themselves; a spinning loop wakes
+	// thousands of times.
+	if woke := after - before; woke > 20 {
+		t.Errorf("the loop woke %d times in 200 ms for a hung-up connection waiting for its handler", woke)
+	}
+	waitFor(t, 5*time.Second, "the connection over", func() bool { return s.Open() == 0 })
 }

@@ -1,7 +1,9 @@
 // Package server runs WebSocket servers: Server accepts raw TCP and reads
 // the opening handshake itself; Upgrade turns a request inside any net/http
 // handler into a connection. Both validate through wsfsm/handshake and run
-// connections on wsfsm/wsconn, one goroutine each.
+// connections on wsfsm/wsconn, one goroutine each; a Server with
+// EventLoop set runs them on a few epoll loops instead, the same Handler
+// and no goroutine, read buffer or timer per connection (LoopOptions).
 //
 // # WebSockets over HTTP/2
 //

@@ -192,16 +192,17 @@ var taskQueues = sync.Pool{New: func() any { return &taskQueue{q: make([]task, 0
 
 // Flags, under mu.
 const (
-	fWantWrite  = 1 << iota // waiting for writability
-	fReadPaused             // reading stopped: the handler is behind
-	fRunning                // tasks scheduled or running
-	fBroken                 // writes fail: the connection is going
-	fCloseSent              // a writer sent this end's Close (to Posted)
-	fDrop                   // a writer asked to drop the connection
-	fResume                 // the handler caught up: resume reading
-	fOverflow               // the queue passed its bound
-	fReleased               // the socket is closed: its number may be another's
-	fWaiting                // the loop waits for the handler to finish
+	fWantWrite    = 1 << iota // waiting for writability
+	fReadPaused               // reading stopped: the handler is behind
+	fRunning                  // tasks scheduled or running
+	fBroken                   // writes fail: the connection is going
+	fCloseSent                // a writer sent this end's Close (to Posted)
+	fDrop                     // a writer asked to drop the connection
+	fResume                   // the handler caught up: resume reading
+	fOverflow                 // the queue passed its bound
+	fReleased                 // the socket is closed: its number may be another's
+	fWaiting                  // the loop waits for the handler to finish
+	fUnregistered             // out of the loop's epoll set (waiting for nothing)
 )
 
 // NewConn starts a connection in the handshake.

@@ -136,16 +136,17 @@ func (g *Group) PerLoop() []int {
 	return n
 }
 
-// Inspect counts, on every loop, the connections it holds and the timers
-// it has scheduled (for the tests' leak checks).
-func (g *Group) Inspect() (conns, timers int) {
+// Inspect counts, on every loop, the connections it holds, the timers it
+// has scheduled and the times it woke up (for the tests).
+func (g *Group) Inspect() (conns, timers, wakeups int) {
 	for _, l := range g.loops {
 		l.command(cmdInspect)
 		r := <-l.inspected
 		conns += r[0]
 		timers += r[1]
+		wakeups += r[2]
 	}
-	return conns, timers
+	return conns, timers, wakeups
 }
 
 type loop struct {
@@ -165,7 +166,8 @@ type loop struct {
 	spare    []*Conn
 	closing  bool // not accepting
 
-	inspected chan [2]int
+	inspected chan [3]int
+	wakeups   int // epoll_wait returns, for the tests
 }
 
 func newLoop(g *Group) (*loop, error) {
@@ -178,7 +180,7 @@ func newLoop(g *Group) (*loop, error) {
 		syscall.Close(epfd)
 		return nil, e
 	}
-	l := &loop{g: g, epfd: epfd, efd: int(r), buf: make([]byte, readBufSize), inspected: make(chan [2]int, 1)}
+	l := &loop{g: g, epfd: epfd, efd: int(r), buf: make([]byte, readBufSize), inspected: make(chan [3]int, 1)}
 	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, l.efd, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(l.efd)}); err != nil {
 		return nil, err
 	}
@@ -232,6 +234,7 @@ func (l *loop) run() {
 		if err != nil && err != syscall.EINTR {
 			panic("evloop: epoll_wait: " + err.Error())
 		}
+		l.wakeups++
 		for i := range max(n, 0) {
 			ev := &events[i]
 			fd := int(ev.Fd)
@@ -305,7 +308,7 @@ func (l *loop) wake() (stop bool) {
 			l.stopAccepting()
 			stop = true
 		case cmdInspect:
-			l.inspected <- [2]int{l.live(), l.timers.Len()}
+			l.inspected <- [3]int{l.live(), l.timers.Len(), l.wakeups}
 		}
 	}
 	return stop
@@ -436,6 +439,10 @@ func (l *loop) Shutdown(c *Conn, write bool) {
 	syscall.Shutdown(int(c.Fd), how)
 }
 
+// Interest is called with c.mu held. A socket that waits for nothing is
+// taken out of the epoll set: a hang-up is reported whatever the interest,
+// and level-triggered it would wake the loop again and again while, say,
+// the connection's handler runs.
 func (l *loop) Interest(c *Conn, read, write bool) {
 	var ev uint32
 	if read {
@@ -444,7 +451,18 @@ func (l *loop) Interest(c *Conn, read, write bool) {
 	if write {
 		ev |= syscall.EPOLLOUT
 	}
-	syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, int(c.Fd), &syscall.EpollEvent{Events: ev, Fd: c.Fd})
+	switch {
+	case ev == 0:
+		if c.flags&fUnregistered == 0 {
+			c.flags |= fUnregistered
+			syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, int(c.Fd), nil)
+		}
+	case c.flags&fUnregistered != 0:
+		c.flags &^= fUnregistered
+		syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, int(c.Fd), &syscall.EpollEvent{Events: ev, Fd: c.Fd})
+	default:
+		syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_MOD, int(c.Fd), &syscall.EpollEvent{Events: ev, Fd: c.Fd})
+	}
 }
 
 func (l *loop) Post(c *Conn) {

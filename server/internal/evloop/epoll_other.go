@@ -22,9 +22,9 @@ func Listen(net.Listener, int, *Shared) (*Group, error) {
 	return nil, errors.New("evloop: needs Linux (epoll)")
 }
 
-func (g *Group) Start()                       {}
-func (g *Group) StopAccepting()               {}
-func (g *Group) DropAll()                     {}
-func (g *Group) Stop(context.Context)         {}
-func (g *Group) Inspect() (conns, timers int) { return 0, 0 }
-func (g *Group) PerLoop() []int               { return nil }
+func (g *Group) Start()                                {}
+func (g *Group) StopAccepting()                        {}
+func (g *Group) DropAll()                              {}
+func (g *Group) Stop(context.Context)                  {}
+func (g *Group) Inspect() (conns, timers, wakeups int) { return 0, 0, 0 }
+func (g *Group) PerLoop() []int                        { return nil }
