@@ -162,7 +162,8 @@ type loop struct {
 	mu       sync.Mutex
 	posted   []*Conn
 	cmds     []cmd
-	signaled bool
+	signaled bool // an eventfd write is on its way
+	sleeping bool // the loop waits in epoll_wait (or is about to)
 	spare    []*Conn
 	closing  bool // not accepting
 
@@ -197,8 +198,11 @@ func (l *loop) command(c cmd) {
 	l.mu.Unlock()
 }
 
+// wakeLocked wakes the loop if it sleeps in epoll_wait; an awake loop
+// looks at its posts before it sleeps again, so a post costs no system
+// call while the loop is busy. l.mu is held.
 func (l *loop) wakeLocked() {
-	if l.signaled {
+	if l.signaled || !l.sleeping {
 		return
 	}
 	l.signaled = true
@@ -223,13 +227,28 @@ func (l *loop) run() {
 			d := when - time.Now().UnixNano()
 			timeout = int(max(0, (d+int64(time.Millisecond)-1)/int64(time.Millisecond)))
 		}
+		if l.wake() {
+			stopping = true
+			continue
+		}
 		n, err := syscall.EpollWait(l.epfd, events[:], 0)
 		if n == 0 && err == nil && timeout != 0 {
 			// Nothing ready: let the handler goroutines run before this
 			// thread blocks in the kernel (with one P they would wait for
-			// the scheduler to take it back), then wait.
+			// the scheduler to take it back), then wait, unless they
+			// posted meanwhile.
 			runtime.Gosched()
+			l.mu.Lock()
+			idle := len(l.posted) == 0 && len(l.cmds) == 0
+			l.sleeping = idle
+			l.mu.Unlock()
+			if !idle {
+				continue
+			}
 			n, err = syscall.EpollWait(l.epfd, events[:], timeout)
+			l.mu.Lock()
+			l.sleeping = false
+			l.mu.Unlock()
 		}
 		if err != nil && err != syscall.EINTR {
 			panic("evloop: epoll_wait: " + err.Error())
@@ -240,9 +259,11 @@ func (l *loop) run() {
 			fd := int(ev.Fd)
 			switch {
 			case fd == l.efd:
-				if l.wake() {
-					stopping = true
-				}
+				var b [8]byte
+				syscall.Read(l.efd, b[:])
+				l.mu.Lock()
+				l.signaled = false
+				l.mu.Unlock()
 			case fd == l.g.lnFd:
 				l.accept()
 			default:
@@ -274,10 +295,11 @@ func (l *loop) live() int {
 
 // wake handles posts and commands; true when the loop is to stop.
 func (l *loop) wake() (stop bool) {
-	var b [8]byte
-	syscall.Read(l.efd, b[:])
 	l.mu.Lock()
-	l.signaled = false
+	if len(l.posted) == 0 && len(l.cmds) == 0 {
+		l.mu.Unlock()
+		return false
+	}
 	posted, cmds := l.posted, l.cmds
 	l.posted, l.cmds = l.spare[:0], nil
 	l.mu.Unlock()
