@@ -286,14 +286,14 @@ func (s *Session) data(p []byte, frameEnd bool) error {
 			s.inflated = nil // out still holds this event's bytes
 		}
 		if s.msgOpcode == wsframe.OpText {
-			if _, ok := s.utf8.Feed(out); !ok || end && !s.utf8.Complete() {
+			if _, ok := s.utf8.Check(out); !ok || end && !s.utf8.Complete() {
 				return s.ruleErr(wsframe.ErrInvalidUTF8)
 			}
 		}
 		p = out
 	} else if s.msgOpcode == wsframe.OpText {
 		// RFC 6455 §8.1, fail fast: at the first byte that proves it.
-		if i, ok := s.utf8.Feed(p); !ok {
+		if i, ok := s.utf8.Check(p); !ok {
 			return &wsframe.Error{Rule: wsframe.ErrInvalidUTF8, Offset: s.parser.Offset() - int64(len(p)-i)}
 		}
 		if end && !s.utf8.Complete() {
