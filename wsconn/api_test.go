@@ -168,3 +168,66 @@ func newHTTPServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
+
+// A refusal sent chunked carries the chunks' data, not their framing.
+func TestDialRefusalChunked(t *testing.T) {
+	addr := newHTTPServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, "not on ")
+		w.(http.Flusher).Flush() // no Content-Length: net/http sends it chunked
+		io.WriteString(w, "this origin\n")
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := wsconn.Dial(ctx, "ws://"+addr+"/", nil)
+	var he *wsconn.HandshakeError
+	if !errors.As(err, &he) || he.Status != 403 || string(he.Body) != "not on this origin\n" {
+		t.Fatalf("error %v, body %q", err, bodyOf(he))
+	}
+	if got := err.Error(); got != "wsconn: handshake refused: 403 Forbidden: not on this origin" {
+		t.Errorf("message %q", got)
+	}
+}
+
+func bodyOf(he *wsconn.HandshakeError) []byte {
+	if he == nil {
+		return nil
+	}
+	return he.Body
+}
+
+// WrapConn sees the connection after TLS and before the handshake: here a
+// wrapper that records every byte read, which starts with the 101.
+func TestDialWrapConn(t *testing.T) {
+	s := startServer(t, server.Options{})
+	var rec *recordingConn
+	c := dial(t, s.url, &wsconn.DialOptions{WrapConn: func(nc net.Conn) net.Conn {
+		rec = &recordingConn{Conn: nc}
+		return rec
+	}})
+	if err := c.WriteMessage(wsframe.OpText, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := c.ReadMessage(); err != nil || string(p) != "hello" {
+		t.Fatalf("echo %q, %v", p, err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !bytes.HasPrefix(rec.in, []byte("HTTP/1.1 101 ")) || !bytes.HasSuffix(rec.in, []byte("\x81\x05hello")) {
+		t.Errorf("the wrapper read %q", rec.in)
+	}
+}
+
+type recordingConn struct {
+	net.Conn
+	mu sync.Mutex
+	in []byte
+}
+
+func (r *recordingConn) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.mu.Lock()
+	r.in = append(r.in, p[:n]...)
+	r.mu.Unlock()
+	return n, err
+}
