@@ -231,3 +231,34 @@ func (r *recordingConn) Read(p []byte) (int, error) {
 	r.mu.Unlock()
 	return n, err
 }
+
+// The handler pattern of gorilla's users, `defer c.CloseNow()` after the
+// read loop, keeps the close handshake whole: the client reads the
+// server's reply to its Close, not 1006.
+func TestCloseNowAfterPeerCloseKeepsTheReply(t *testing.T) {
+	addr := newHTTPServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := server.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			op, p, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			c.WriteMessage(op, p)
+		}
+	}))
+	for i := range 20 {
+		c := dial(t, "ws://"+addr+"/", nil)
+		if err := c.CloseSend(wsframe.CloseNormal, "bye"); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := c.ReadMessage()
+		var ce *wsconn.CloseError
+		if !errors.As(err, &ce) || ce.Code != wsframe.CloseNormal {
+			t.Fatalf("round %d: the client read %v, want the server's 1000", i, err)
+		}
+	}
+}

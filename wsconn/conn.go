@@ -1144,8 +1144,16 @@ func (c *Conn) sendClose(code wsframe.CloseCode, reason string, deadline time.Ti
 	return err
 }
 
-// CloseNow closes the TCP connection without a handshake.
+// CloseNow closes the TCP connection without a handshake. Once a read has
+// ended with the peer's Close (or with a rule the peer broke), the reply
+// and the lingering close are already under way, bounded by the close
+// timeout: CloseNow lets them finish, so that a handler's
+// `defer c.CloseNow()` after its read loop does not cut the reply the
+// peer waits for.
 func (c *Conn) CloseNow() error {
+	if c.endingStarted.Load() {
+		return nil
+	}
 	c.closeNow()
 	return nil
 }
