@@ -24,10 +24,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wsfsm/wsfsm/handshake"
-	"github.com/wsfsm/wsfsm/server"
-	"github.com/wsfsm/wsfsm/wsconn"
-	"github.com/wsfsm/wsfsm/wsframe"
+	"github.com/wsfsm/wsfsm"
+	"github.com/wsfsm/wsfsm/handshake" // Request, in CheckOrigin's signature: not in the front door
+	"github.com/wsfsm/wsfsm/wsconn"    // the defaults shown by -h: not in the front door
 )
 
 func main() {
@@ -46,12 +45,12 @@ func main() {
 		os.Exit(2)
 	}
 
-	srv := &server.Server{
-		Handler: server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
+	srv := &wsfsm.Server{
+		Handler: wsfsm.Funcs{Message: func(c *wsfsm.Conn, op wsfsm.Opcode, data []byte) {
 			c.WriteMessage(op, data)
 		}},
-		Options: server.Options{
-			Conn: wsconn.Options{MaxMessageSize: *limit, WriteTimeout: *writeTimeout,
+		Options: wsfsm.ServerOptions{
+			Conn: wsfsm.ConnOptions{MaxMessageSize: *limit, WriteTimeout: *writeTimeout,
 				PingInterval: *ping, IdleTimeout: *idle},
 			// Conformance clients (and browsers on other origins) are allowed.
 			CheckOrigin: func(string, *handshake.Request) bool { return true },
@@ -59,7 +58,7 @@ func main() {
 		MaxConns: *maxConns,
 	}
 	if *deflate {
-		srv.Options.Deflate = &handshake.DeflateConfig{}
+		srv.Options.Deflate = &wsfsm.DeflateConfig{}
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -79,7 +78,7 @@ func main() {
 		}
 	}()
 	log.Printf("wsecho: listening on ws://%s", ln.Addr())
-	if err := srv.Serve(ln); err != server.ErrServerClosed {
+	if err := srv.Serve(ln); err != wsfsm.ErrServerClosed {
 		log.Fatal(err)
 	}
 	<-stopped // Serve returns as soon as Shutdown starts; wait for it to end
