@@ -24,7 +24,7 @@ func ExampleUpgrade() {
 		if err != nil {
 			return
 		}
-		defer c.CloseNow()
+		defer c.Close(wsfsm.CloseNormal, "")
 		for {
 			op, msg, err := c.ReadMessage()
 			if err != nil {
@@ -99,7 +99,7 @@ func ExampleServer_shutdown() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer c.CloseNow()
+	defer c.Close(wsfsm.CloseNormal, "")
 
 	// On SIGTERM, say (signal.NotifyContext):
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -215,7 +215,7 @@ func ExampleNewHub() {
 		if err != nil {
 			return
 		}
-		defer c.CloseNow()
+		defer c.Close(wsfsm.CloseNormal, "")
 		sub, err := h.NewSubscriber(c)
 		if err != nil {
 			return

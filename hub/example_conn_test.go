@@ -29,7 +29,7 @@ func ExampleHub_NewSubscriber() {
 		if err != nil {
 			return
 		}
-		defer c.CloseNow()
+		defer c.Close(wsframe.CloseNormal, "")
 		sub, err := h.NewSubscriber(c)
 		if err != nil {
 			return

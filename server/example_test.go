@@ -70,7 +70,7 @@ func ExampleServer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer c.CloseNow()
+	defer c.Close(wsframe.CloseNormal, "")
 	c.WriteMessage(wsframe.OpText, []byte("hello"))
 	c.ReadMessage()
 
