@@ -18,7 +18,7 @@ import (
 
 // Options configure a Conn.
 type Options struct {
-	// MaxMessageSize and MaxFragments: see Config.
+	// MaxMessageSize and MaxFragments: see SessionConfig.
 	MaxMessageSize int64
 	MaxFragments   int
 	// ReadBufferSize is the size of the read buffer used while data flows

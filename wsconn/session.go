@@ -1,23 +1,3 @@
-// Package wsconn is the WebSocket connection: a sans-I/O core (Session)
-// that holds every protocol rule above the frame grammar, and a blocking
-// Conn over any net.Conn driven by it, for both roles. Dial opens a client
-// connection.
-//
-// The Session takes received bytes and returns events; it appends the bytes
-// to send. It performs no I/O and starts no goroutine, so the blocking Conn,
-// the servers in wsfsm/server and any event loop drive the same rules.
-//
-// Who owns a slice: ReadMessage returns memory the caller owns, which
-// nothing here writes again; AppendMessage appends to the caller's buffer;
-// a Handler's data is borrowed for the call (the connection's own buffer,
-// never one shared between connections); NextReader copies into the
-// caller's buffers. A Session's events alias its input (and its own buffer
-// for control payloads) until the next call.
-//
-// Limits and time: memory follows bytes received, never the lengths a
-// header announces; every frame a Conn writes has a deadline
-// (Options.WriteTimeout); a read never waits for a write; Close returns
-// within Options.CloseTimeout.
 package wsconn
 
 import (
@@ -31,10 +11,11 @@ import (
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
-// DefaultMaxMessageSize is the message limit when Config sets none.
+// DefaultMaxMessageSize is the message limit when SessionConfig (or
+// Options) sets none.
 const DefaultMaxMessageSize = 16 << 20
 
-// Config configures a Session.
+// SessionConfig configures a Session.
 type SessionConfig struct {
 	// Role is this endpoint's role: a server reads masked frames and
 	// writes unmasked ones; a client the reverse.
