@@ -38,9 +38,9 @@
 // One goroutine reads a Conn at a time; any number may write, and frames
 // never interleave. Every frame a Conn writes has a deadline
 // (Options.WriteTimeout); a read never waits for a write; Close returns
-// within Options.CloseTimeout. After a read has failed (the peer's Close
+// within Options.CloseTimeout. Once a read has failed (the peer's Close
 // included: the error is a *CloseError), the connection ends by itself,
-// its Close reply and lingering close in the background: a handler then
-// returns, or calls Close, which returns at once, rather than CloseNow,
-// which cuts the reply short.
+// its Close reply and lingering close running in the background: a
+// handler then just returns (a deferred Close returns at once after the
+// peer's Close); CloseNow would cut the reply short.
 package wsconn
