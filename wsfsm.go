@@ -38,8 +38,10 @@
 //
 // ReadMessage returns memory the caller owns. AppendMessage appends to the
 // caller's buffer (no allocation once it has grown). A Handler's
-// OnMessage and Conn.Run's function borrow the connection's own buffer for
-// the call: copy what you keep. Nothing handed out ever points into a
+// OnMessage, Conn.Run's function and the OnPing, OnPong and OnClose hooks
+// borrow the connection's own buffer for the call: copy what you keep.
+// Publish, Send, WriteMessage and NewPreparedMessage are done with the
+// caller's slice when they return. Nothing handed out ever points into a
 // buffer shared with another connection.
 //
 // # Concurrency
