@@ -67,7 +67,9 @@ import (
 type (
 	// Conn is a WebSocket connection; see wsconn.Conn for its methods
 	// (ReadMessage, AppendMessage, NextReader, Run, WriteMessage,
-	// NextWriter, WritePrepared, Ping, Close, ...).
+	// NextWriter, WritePrepared, Ping, Close, ...): go doc lists them
+	// with "go doc github.com/wsfsm/wsfsm/wsconn.Conn", not through the
+	// alias.
 	Conn = wsconn.Conn
 	// ConnOptions configure a connection: message limit, timeouts,
 	// keepalive, hooks. See wsconn.Options.
