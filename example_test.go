@@ -266,3 +266,29 @@ func startEcho() (url string, stop func()) {
 	go srv.Serve(ln)
 	return "ws://" + ln.Addr().String() + "/", func() { srv.Shutdown(context.Background()) }
 }
+
+// A refused handshake: Dial's error is a *HandshakeError with the server's
+// status, header and the start of its body. DialOptions.Header carries the
+// request's extra fields.
+func ExampleHandshakeError() {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer good" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="chat"`)
+			http.Error(w, "who are you?", http.StatusUnauthorized)
+			return
+		}
+		if c, err := wsfsm.Upgrade(w, r, nil); err == nil {
+			c.Close(wsfsm.CloseNormal, "")
+		}
+	}))
+	defer srv.Close()
+
+	_, err := wsfsm.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), &wsfsm.DialOptions{
+		Header: http.Header{"Authorization": {"Bearer bad"}},
+	})
+	var he *wsfsm.HandshakeError
+	if errors.As(err, &he) {
+		fmt.Println(he.Status, he.Header.Get("WWW-Authenticate"), strings.TrimSpace(string(he.Body)))
+	}
+	// Output: 401 Bearer realm="chat" who are you?
+}
