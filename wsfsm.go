@@ -7,7 +7,7 @@
 //		if err != nil {
 //			return
 //		}
-//		defer c.Close(wsfsm.CloseNormal, "") // not CloseNow: it would cut the reply to a Close
+//		defer c.Close(wsfsm.CloseNormal, "")
 //		for {
 //			op, msg, err := c.ReadMessage()
 //			if err != nil {

@@ -41,6 +41,6 @@
 // within Options.CloseTimeout. Once a read has failed (the peer's Close
 // included: the error is a *CloseError), the connection ends by itself,
 // its Close reply and lingering close running in the background: a
-// handler then just returns (a deferred Close returns at once after the
-// peer's Close); CloseNow would cut the reply short.
+// handler then just returns (a deferred Close or CloseNow lets them
+// finish).
 package wsconn
