@@ -262,3 +262,26 @@ func TestCloseNowAfterPeerCloseKeepsTheReply(t *testing.T) {
 		}
 	}
 }
+
+// Close says whether the close handshake completed: nil when the peer's
+// Close came, ErrCloseTimeout when it did not come in time, 1006 when the
+// peer dropped the connection instead.
+func TestCloseReportsTheHandshake(t *testing.T) {
+	s := startServer(t, server.Options{})
+	if err := dial(t, s.url, nil).Close(wsframe.CloseNormal, ""); err != nil {
+		t.Errorf("answered close: %v", err)
+	}
+	silent := hostileServer(t, func(nc net.Conn) { time.Sleep(time.Second) })
+	c := dial(t, silent, &wsconn.DialOptions{Options: wsconn.Options{CloseTimeout: 100 * time.Millisecond}})
+	if err := c.Close(wsframe.CloseNormal, ""); !errors.Is(err, wsconn.ErrCloseTimeout) {
+		t.Errorf("unanswered close: %v, want ErrCloseTimeout", err)
+	}
+	dropper := hostileServer(t, func(nc net.Conn) {
+		nc.Read(make([]byte, 64)) // the client's Close, then drop the connection
+	})
+	c = dial(t, dropper, nil)
+	var ce *wsconn.CloseError
+	if err := c.Close(wsframe.CloseNormal, ""); !errors.As(err, &ce) || ce.Code != wsframe.CloseAbnormal {
+		t.Errorf("close the peer dropped: %v, want 1006", err)
+	}
+}

@@ -1057,17 +1057,21 @@ func (c *Conn) Ping(ctx context.Context, p []byte) error {
 // before a Pong came.
 var ErrPongLost = errors.New("wsconn: connection ended before the pong")
 
-// ErrCloseTimeout is returned by Close when its Close frame could not be
-// sent within the close timeout (a writer held the connection, or the peer
-// does not read); the connection is closed without a handshake.
+// ErrCloseTimeout is returned by Close when the close handshake did not
+// complete within the close timeout: this end's Close could not be sent (a
+// writer held the connection, or the peer does not read) or the peer's
+// Close did not come; the connection is closed without a handshake.
 var ErrCloseTimeout = errors.New("wsconn: close timed out")
 
 // Close performs the close handshake within the close timeout, whatever
 // other goroutines are doing: it sends a Close with code and reason, waits
 // for the peer's Close (read by a concurrent reader or by Close itself),
 // then closes the connection, lingering in the background so that data in
-// flight to the peer is not destroyed. An invalid code or reason is an
-// error that leaves the connection as it was.
+// flight to the peer is not destroyed. It returns nil once the peer's
+// Close has come (before the call too), ErrCloseTimeout when it did not
+// come in time, and a *CloseError with CloseAbnormal when the connection
+// ended without it. An invalid code or reason is an error that leaves the
+// connection as it was.
 func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 	deadline := time.Now().Add(c.opts.CloseTimeout)
 	if err := c.sendClose(code, reason, deadline); err != nil && !errors.Is(err, ErrClosed) {
@@ -1090,10 +1094,19 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 		case <-t.C:
 		}
 	}
-	if !c.endingStarted.Load() {
+	c.mu.Lock()
+	answered := c.s.CloseReceived()
+	c.mu.Unlock()
+	switch {
+	case answered:
+		return nil
+	case !c.endingStarted.Load():
 		c.closeNow() // no Close from the peer in time
 	}
-	return nil
+	if !time.Now().Before(deadline) {
+		return ErrCloseTimeout
+	}
+	return &CloseError{Code: wsframe.CloseAbnormal}
 }
 
 // CloseSend sends a Close with code and reason, within the close timeout,
