@@ -216,13 +216,12 @@ func ExampleNewHub() {
 			return
 		}
 		defer c.Close(wsfsm.CloseNormal, "")
-		sub, err := h.NewSubscriber(c)
+		sub, err := h.NewSubscriber(c, "news")
 		if err != nil {
 			return
 		}
 		defer sub.Close() // unsubscribes when the connection ends
-		sub.Subscribe("news")
-		sub.Send(wsfsm.Message{Data: []byte("subscribed")}) // to this one alone
+		sub.Send(wsfsm.HubMessage{Data: []byte("subscribed")}) // to this one alone
 		for {
 			if _, _, err := c.ReadMessage(); err != nil { // reads until the client leaves
 				return
@@ -242,7 +241,7 @@ func ExampleNewHub() {
 		clients = append(clients, c)
 	}
 
-	h.Publish("news", wsfsm.Message{Data: []byte("extra, extra")})
+	h.Publish("news", wsfsm.HubMessage{Data: []byte("extra, extra")})
 	for i, c := range clients {
 		_, msg, _ := c.ReadMessage()
 		fmt.Printf("client %d: %s\n", i, msg)

@@ -99,18 +99,31 @@ const (
 	BinaryMessage = wsframe.OpBinary
 )
 
-// Close codes (RFC 6455 §7.4.1); see wsframe for the rest.
+// Close codes (RFC 6455 §7.4.1, IANA registry). CloseNoStatus and
+// CloseAbnormal are never sent: they report a Close without a code and a
+// connection that ended without a Close.
 const (
-	CloseNormal          = wsframe.CloseNormal
-	CloseGoingAway       = wsframe.CloseGoingAway
-	CloseProtocolError   = wsframe.CloseProtocolError
-	CloseNoStatus        = wsframe.CloseNoStatus
-	CloseAbnormal        = wsframe.CloseAbnormal
-	CloseInvalidPayload  = wsframe.CloseInvalidPayload
-	ClosePolicyViolation = wsframe.ClosePolicyViolation
-	CloseTooBig          = wsframe.CloseTooBig
-	CloseInternalError   = wsframe.CloseInternalError
-	CloseTryAgainLater   = wsframe.CloseTryAgainLater
+	CloseNormal             = wsframe.CloseNormal
+	CloseGoingAway          = wsframe.CloseGoingAway
+	CloseProtocolError      = wsframe.CloseProtocolError
+	CloseUnsupportedData    = wsframe.CloseUnsupportedData
+	CloseNoStatus           = wsframe.CloseNoStatus
+	CloseAbnormal           = wsframe.CloseAbnormal
+	CloseInvalidPayload     = wsframe.CloseInvalidPayload
+	ClosePolicyViolation    = wsframe.ClosePolicyViolation
+	CloseTooBig             = wsframe.CloseTooBig
+	CloseMandatoryExtension = wsframe.CloseMandatoryExtension
+	CloseInternalError      = wsframe.CloseInternalError
+	CloseServiceRestart     = wsframe.CloseServiceRestart
+	CloseTryAgainLater      = wsframe.CloseTryAgainLater
+	CloseBadGateway         = wsframe.CloseBadGateway
+)
+
+// Defaults of ConnOptions.
+const (
+	DefaultMaxMessageSize = wsconn.DefaultMaxMessageSize
+	DefaultWriteTimeout   = wsconn.DefaultWriteTimeout
+	DefaultCloseTimeout   = wsconn.DefaultCloseTimeout
 )
 
 // Errors a connection returns; see wsconn.
@@ -119,8 +132,12 @@ var (
 	ErrPingTimeout = wsconn.ErrPingTimeout
 	// ErrCloseTimeout: Close could not complete within the close timeout.
 	ErrCloseTimeout = wsconn.ErrCloseTimeout
+	// ErrClosed: this end's Close was sent already; nothing more can be.
+	ErrClosed = wsconn.ErrClosed
 	// ErrServerClosed is returned by Server.Serve after Shutdown.
 	ErrServerClosed = server.ErrServerClosed
+	// ErrHubClosed is returned by a closed hub or subscriber.
+	ErrHubClosed = hub.ErrClosed
 )
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL (through the
@@ -161,7 +178,17 @@ type (
 	// DeflateParams are the parameters a client offers
 	// (DialOptions.DeflateOffer); see handshake.DeflateParams.
 	DeflateParams = handshake.DeflateParams
+	// Request is the opening handshake's request as the origin check
+	// (ServerOptions.CheckOrigin) sees it.
+	Request = handshake.Request
+	// HTTP2Transport opens WebSockets as streams of shared HTTP/2
+	// connections (DialOptions.HTTP2, RFC 8441).
+	HTTP2Transport = wsconn.HTTP2Transport
 )
+
+// WindowBitsAny in DeflateParams.ClientMaxWindowBits offers
+// client_max_window_bits without a value, as browsers do.
+const WindowBitsAny = handshake.WindowBitsAny
 
 // Upgrade answers a WebSocket handshake inside a net/http handler and
 // returns the connection; a bad request gets its HTTP error here. Header
@@ -191,19 +218,24 @@ type (
 	HubOptions = hub.Options
 	// Subscriber is one connection's membership in a hub.
 	Subscriber = hub.Subscriber
-	// Message is what is published to a topic.
-	Message = hub.Message
+	// HubMessage is what is published to a topic (hub.Message).
+	HubMessage = hub.Message
+	// HubStats are a hub's counters.
+	HubStats = hub.Stats
+	// Broker carries publications between the hubs of several processes
+	// (the module github.com/wsfsm/wsfsm/natsbroker is one, over NATS).
+	Broker = hub.Broker
 	// Policy says what happens to a message that finds a subscriber's
 	// queue full.
 	Policy = hub.Policy
 )
 
-// Full-queue policies; see hub.Policy.
+// Full-queue policies of a hub; see hub.Policy.
 const (
-	DropOldest = hub.DropOldest
-	DropNewest = hub.DropNewest
-	CloseSlow  = hub.CloseSlow
-	Coalesce   = hub.Coalesce
+	PolicyDropOldest = hub.DropOldest
+	PolicyDropNewest = hub.DropNewest
+	PolicyCloseSlow  = hub.CloseSlow
+	PolicyCoalesce   = hub.Coalesce
 )
 
 // NewHub returns a hub; see hub.New.

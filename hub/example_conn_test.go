@@ -30,12 +30,11 @@ func ExampleHub_NewSubscriber() {
 			return
 		}
 		defer c.Close(wsframe.CloseNormal, "")
-		sub, err := h.NewSubscriber(c)
+		sub, err := h.NewSubscriber(c, r.URL.Query().Get("room"))
 		if err != nil {
 			return
 		}
 		defer sub.Close() // when the connection ends
-		sub.Subscribe(r.URL.Query().Get("room"))
 		sub.Send(hub.Message{Data: []byte("joined")}) // to this subscriber alone
 		c.Run(func(op wsframe.Opcode, data []byte) {
 			h.Publish(r.URL.Query().Get("room"), hub.Message{Op: op, Data: data}) // Publish copies data

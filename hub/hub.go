@@ -12,7 +12,7 @@
 // *wsconn.Conn is a Sink), Subscribe to topics, Close when the connection
 // ends; Publish from anywhere. Publish and Send copy the message's Data:
 // the caller may reuse it once they return. The root package wsfsm names
-// the hub's types (wsfsm.NewHub, wsfsm.Message, ...).
+// the hub's types (wsfsm.NewHub, wsfsm.HubMessage, ...).
 //
 // # Delivery semantics
 //
@@ -397,16 +397,25 @@ const (
 	done
 )
 
-// NewSubscriber registers a connection with the hub. It subscribes to
-// nothing yet.
-func (h *Hub) NewSubscriber(sink Sink) (*Subscriber, error) {
+// NewSubscriber registers a connection with the hub and subscribes it to
+// topics (Subscribe adds more later). Close the subscriber when the
+// connection ends.
+func (h *Hub) NewSubscriber(sink Sink, topics ...string) (*Subscriber, error) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return nil, ErrClosed
 	}
 	h.subscribers.Add(1)
-	return &Subscriber{h: h, sink: sink, topics: map[string]*topic{}}, nil
+	s := &Subscriber{h: h, sink: sink, topics: map[string]*topic{}}
+	h.mu.Unlock()
+	for _, name := range topics {
+		if err := s.Subscribe(name); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // Sink is the subscriber's sink.

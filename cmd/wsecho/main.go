@@ -25,16 +25,14 @@ import (
 	"time"
 
 	"github.com/wsfsm/wsfsm"
-	"github.com/wsfsm/wsfsm/handshake" // Request, in CheckOrigin's signature: not in the front door
-	"github.com/wsfsm/wsfsm/wsconn"    // the defaults shown by -h: not in the front door
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "address to listen on (port 0: any free port, printed at start)")
-	limit := flag.Int64("limit", wsconn.DefaultMaxMessageSize, "largest message accepted, in bytes (larger: close 1009)")
+	limit := flag.Int64("limit", wsfsm.DefaultMaxMessageSize, "largest message accepted, in bytes (larger: close 1009)")
 	ping := flag.Duration("ping", 0, "ping connections silent for this long; drop those that do not answer within as long (0: never)")
 	idle := flag.Duration("idle", 0, "close (1001) connections from which nothing arrived for this long (0: never)")
-	writeTimeout := flag.Duration("write-timeout", wsconn.DefaultWriteTimeout, "drop a connection whose frame cannot be written within this long")
+	writeTimeout := flag.Duration("write-timeout", wsfsm.DefaultWriteTimeout, "drop a connection whose frame cannot be written within this long")
 	maxConns := flag.Int("max-conns", 0, "refuse connections over this many with 503 (0: no bound)")
 	grace := flag.Duration("grace", 5*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to finish their close handshakes")
 	deflate := flag.Bool("deflate", false, "accept permessage-deflate (RFC 7692) offers, with context takeover both ways, and compress echoes")
@@ -53,7 +51,7 @@ func main() {
 			Conn: wsfsm.ConnOptions{MaxMessageSize: *limit, WriteTimeout: *writeTimeout,
 				PingInterval: *ping, IdleTimeout: *idle},
 			// Conformance clients (and browsers on other origins) are allowed.
-			CheckOrigin: func(string, *handshake.Request) bool { return true },
+			CheckOrigin: func(string, *wsfsm.Request) bool { return true },
 		},
 		MaxConns: *maxConns,
 	}

@@ -51,8 +51,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/wsfsm/wsfsm"
-	"github.com/wsfsm/wsfsm/hub"     // Broker, Stats, ErrClosed: not in the front door
-	"github.com/wsfsm/wsfsm/wsframe" // CloseUnsupportedData: not in the front door
 )
 
 //go:embed static/index.html
@@ -105,7 +103,7 @@ type Hub struct {
 	Logf func(format string, args ...any)
 	// Broker, when set, connects this server's room to the other servers'
 	// (for example natsbroker's); nil: this server alone.
-	Broker hub.Broker
+	Broker wsfsm.Broker
 	// OnUpgrade, when set, sees the request of every page whose WebSocket
 	// was accepted: r.ProtoMajor and r.Method tell an HTTP/1.1 upgrade
 	// (GET) from an HTTP/2 extended CONNECT (RFC 8441).
@@ -145,7 +143,7 @@ func (h *Hub) Open() error {
 		h.slowLog = NewRateLog(h.logf, time.Second, 5)
 		h.hub, h.openErr = wsfsm.NewHub(wsfsm.HubOptions{
 			QueueSize:    size,
-			Policy:       wsfsm.CloseSlow,
+			Policy:       wsfsm.PolicyCloseSlow,
 			WriteTimeout: writeTimeout,
 			Broker:       h.Broker,
 			OnEvict: func(s *wsfsm.Subscriber, _ string) {
@@ -162,9 +160,9 @@ func (h *Hub) Open() error {
 }
 
 // Stats are the counters of the chat's hub.
-func (h *Hub) Stats() hub.Stats {
+func (h *Hub) Stats() wsfsm.HubStats {
 	if h.Open() != nil {
-		return hub.Stats{}
+		return wsfsm.HubStats{}
 	}
 	return h.hub.Stats()
 }
@@ -223,10 +221,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			tc.SetWriteBuffer(h.SendBuffer)
 		}
 	}
-	sub, err := h.hub.NewSubscriber(c)
-	if err == nil {
-		err = sub.Subscribe(Room)
-	}
+	sub, err := h.hub.NewSubscriber(c, Room)
 	if err != nil {
 		c.Close(wsfsm.CloseGoingAway, "server shutting down")
 		return
@@ -261,7 +256,7 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 
 func (h *Hub) receive(cl *client, op wsfsm.Opcode, data []byte) {
 	if op != wsfsm.TextMessage {
-		cl.c.Close(wsframe.CloseUnsupportedData, "binary messages are not supported")
+		cl.c.Close(wsfsm.CloseUnsupportedData, "binary messages are not supported")
 		return
 	}
 	var m Message
@@ -293,7 +288,7 @@ func (h *Hub) receive(cl *client, op wsfsm.Opcode, data []byte) {
 		case utf8.RuneCountInString(m.Text) > MaxText:
 			h.reply(cl, "text longer than 1000 characters")
 		default:
-			h.broadcast(Message{Type: "chat", Name: cl.name, Text: m.Text, Time: now}, wsfsm.Message{})
+			h.broadcast(Message{Type: "chat", Name: cl.name, Text: m.Text, Time: now}, wsfsm.HubMessage{})
 		}
 	default:
 		h.reply(cl, "unknown message type "+strconvQuote(m.Type))
@@ -307,20 +302,20 @@ func strconvQuote(s string) string {
 
 func (h *Hub) reply(cl *client, why string) {
 	b, _ := json.Marshal(Message{Type: "error", Text: why})
-	cl.sub.Send(wsfsm.Message{Data: b})
+	cl.sub.Send(wsfsm.HubMessage{Data: b})
 }
 
 // presence publishes a join or leave: coalesced, so a page that is behind
 // holds one presence notice at most.
 func (h *Hub) presence(m Message) {
-	h.broadcast(m, wsfsm.Message{Policy: wsfsm.Coalesce, Key: presenceKey})
+	h.broadcast(m, wsfsm.HubMessage{Policy: wsfsm.PolicyCoalesce, Key: presenceKey})
 }
 
 // broadcast publishes m in the room with pm.Policy and pm.Key (zero: the
 // room's policy, CloseSlow).
-func (h *Hub) broadcast(m Message, pm wsfsm.Message) {
+func (h *Hub) broadcast(m Message, pm wsfsm.HubMessage) {
 	pm.Data, _ = json.Marshal(m)
-	if err := h.hub.Publish(Room, pm); err != nil && !errors.Is(err, hub.ErrClosed) {
+	if err := h.hub.Publish(Room, pm); err != nil && !errors.Is(err, wsfsm.ErrHubClosed) {
 		h.slowLog.Printf("chat: publishing: %v", err)
 	}
 }
