@@ -7,7 +7,7 @@
 //		if err != nil {
 //			return
 //		}
-//		defer c.CloseNow()
+//		defer c.Close(wsfsm.CloseNormal, "")
 //		for {
 //			op, msg, err := c.ReadMessage()
 //			if err != nil {
@@ -38,8 +38,10 @@
 //
 // ReadMessage returns memory the caller owns. AppendMessage appends to the
 // caller's buffer (no allocation once it has grown). A Handler's
-// OnMessage and Conn.Run's function borrow the connection's own buffer for
-// the call: copy what you keep. Nothing handed out ever points into a
+// OnMessage, Conn.Run's function and the OnPing, OnPong and OnClose hooks
+// borrow the connection's own buffer for the call: copy what you keep.
+// Publish, Send, WriteMessage and NewPreparedMessage are done with the
+// caller's slice when they return. Nothing handed out ever points into a
 // buffer shared with another connection.
 //
 // # Concurrency
@@ -65,7 +67,9 @@ import (
 type (
 	// Conn is a WebSocket connection; see wsconn.Conn for its methods
 	// (ReadMessage, AppendMessage, NextReader, Run, WriteMessage,
-	// NextWriter, WritePrepared, Ping, Close, ...).
+	// NextWriter, WritePrepared, Ping, Close, ...): go doc lists them
+	// with "go doc github.com/wsfsm/wsfsm/wsconn.Conn", not through the
+	// alias.
 	Conn = wsconn.Conn
 	// ConnOptions configure a connection: message limit, timeouts,
 	// keepalive, hooks. See wsconn.Options.
@@ -95,18 +99,31 @@ const (
 	BinaryMessage = wsframe.OpBinary
 )
 
-// Close codes (RFC 6455 §7.4.1); see wsframe for the rest.
+// Close codes (RFC 6455 §7.4.1, IANA registry). CloseNoStatus and
+// CloseAbnormal are never sent: they report a Close without a code and a
+// connection that ended without a Close.
 const (
-	CloseNormal          = wsframe.CloseNormal
-	CloseGoingAway       = wsframe.CloseGoingAway
-	CloseProtocolError   = wsframe.CloseProtocolError
-	CloseNoStatus        = wsframe.CloseNoStatus
-	CloseAbnormal        = wsframe.CloseAbnormal
-	CloseInvalidPayload  = wsframe.CloseInvalidPayload
-	ClosePolicyViolation = wsframe.ClosePolicyViolation
-	CloseTooBig          = wsframe.CloseTooBig
-	CloseInternalError   = wsframe.CloseInternalError
-	CloseTryAgainLater   = wsframe.CloseTryAgainLater
+	CloseNormal             = wsframe.CloseNormal
+	CloseGoingAway          = wsframe.CloseGoingAway
+	CloseProtocolError      = wsframe.CloseProtocolError
+	CloseUnsupportedData    = wsframe.CloseUnsupportedData
+	CloseNoStatus           = wsframe.CloseNoStatus
+	CloseAbnormal           = wsframe.CloseAbnormal
+	CloseInvalidPayload     = wsframe.CloseInvalidPayload
+	ClosePolicyViolation    = wsframe.ClosePolicyViolation
+	CloseTooBig             = wsframe.CloseTooBig
+	CloseMandatoryExtension = wsframe.CloseMandatoryExtension
+	CloseInternalError      = wsframe.CloseInternalError
+	CloseServiceRestart     = wsframe.CloseServiceRestart
+	CloseTryAgainLater      = wsframe.CloseTryAgainLater
+	CloseBadGateway         = wsframe.CloseBadGateway
+)
+
+// Defaults of ConnOptions.
+const (
+	DefaultMaxMessageSize = wsconn.DefaultMaxMessageSize
+	DefaultWriteTimeout   = wsconn.DefaultWriteTimeout
+	DefaultCloseTimeout   = wsconn.DefaultCloseTimeout
 )
 
 // Errors a connection returns; see wsconn.
@@ -115,8 +132,12 @@ var (
 	ErrPingTimeout = wsconn.ErrPingTimeout
 	// ErrCloseTimeout: Close could not complete within the close timeout.
 	ErrCloseTimeout = wsconn.ErrCloseTimeout
+	// ErrClosed: this end's Close was sent already; nothing more can be.
+	ErrClosed = wsconn.ErrClosed
 	// ErrServerClosed is returned by Server.Serve after Shutdown.
 	ErrServerClosed = server.ErrServerClosed
+	// ErrHubClosed is returned by a closed hub or subscriber.
+	ErrHubClosed = hub.ErrClosed
 )
 
 // Dial opens a WebSocket connection to a ws:// or wss:// URL (through the
@@ -157,7 +178,17 @@ type (
 	// DeflateParams are the parameters a client offers
 	// (DialOptions.DeflateOffer); see handshake.DeflateParams.
 	DeflateParams = handshake.DeflateParams
+	// Request is the opening handshake's request as the origin check
+	// (ServerOptions.CheckOrigin) sees it.
+	Request = handshake.Request
+	// HTTP2Transport opens WebSockets as streams of shared HTTP/2
+	// connections (DialOptions.HTTP2, RFC 8441).
+	HTTP2Transport = wsconn.HTTP2Transport
 )
+
+// WindowBitsAny in DeflateParams.ClientMaxWindowBits offers
+// client_max_window_bits without a value, as browsers do.
+const WindowBitsAny = handshake.WindowBitsAny
 
 // Upgrade answers a WebSocket handshake inside a net/http handler and
 // returns the connection; a bad request gets its HTTP error here. Header
@@ -187,19 +218,24 @@ type (
 	HubOptions = hub.Options
 	// Subscriber is one connection's membership in a hub.
 	Subscriber = hub.Subscriber
-	// Message is what is published to a topic.
-	Message = hub.Message
+	// HubMessage is what is published to a topic (hub.Message).
+	HubMessage = hub.Message
+	// HubStats are a hub's counters.
+	HubStats = hub.Stats
+	// Broker carries publications between the hubs of several processes
+	// (the module github.com/wsfsm/wsfsm/natsbroker is one, over NATS).
+	Broker = hub.Broker
 	// Policy says what happens to a message that finds a subscriber's
 	// queue full.
 	Policy = hub.Policy
 )
 
-// Full-queue policies; see hub.Policy.
+// Full-queue policies of a hub; see hub.Policy.
 const (
-	DropOldest = hub.DropOldest
-	DropNewest = hub.DropNewest
-	CloseSlow  = hub.CloseSlow
-	Coalesce   = hub.Coalesce
+	PolicyDropOldest = hub.DropOldest
+	PolicyDropNewest = hub.DropNewest
+	PolicyCloseSlow  = hub.CloseSlow
+	PolicyCoalesce   = hub.Coalesce
 )
 
 // NewHub returns a hub; see hub.New.

@@ -11,7 +11,11 @@
 //
 // The package knows nothing of WebSocket. A generator declares machines with
 // it, checks them with Check, draws them with Dot, and emits code from them.
-// The first state declared is the start state.
+// The way in: New, then State and Fail (the first state declared is the
+// start state), each state's On and Otherwise, then Check.
+//
+// States, Limits and a State's Trans are the machine's own slices, to read
+// and not to change; Actions, Failures and ByteSet.Ranges return new ones.
 package fsm
 
 import (

@@ -11,6 +11,19 @@
 // more than one sent whole. It stops after the empty line and hands back the
 // bytes that follow, which belong to the first frames.
 //
+// The ways in: a server feeds the request head to NewRequestReader's
+// HeadReader, gives its Request to Check (FromHTTP turns a net/http request
+// into one) and writes the Agreement's AppendResponse, or AppendRejection
+// for the error; a client writes NewClientRequest's Head, feeds the answer
+// to NewResponseReader's HeadReader and checks its Response with
+// ClientRequest.Check. wsfsm/server and wsfsm/wsconn do all this over
+// sockets; most programs use them, through the root package wsfsm.
+//
+// Who owns a slice: Feed's rest aliases the chunk passed to it (copy it
+// before reusing the chunk); Request and Response hold strings copied from
+// the head, the caller's to keep; the Append functions append to dst and
+// return it.
+//
 // Where the RFCs leave room, this package is strict: a bare LF is not a line
 // ending (every WebSocket client sends CRLF); obs-fold, whitespace before a
 // header's colon, control bytes in a value are rejected with 400; the request

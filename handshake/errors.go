@@ -2,9 +2,9 @@ package handshake
 
 import "fmt"
 
-// Rule names a handshake rule that was broken. The constants (ErrMethod,
-// ErrKey, ...) are generated from the table in wsfsm/gen; errors.Is(err,
-// handshake.ErrKey) works on any error that wraps one.
+// Rule names a handshake rule that was broken. Its constants, from
+// ErrRequestLine on, are generated from the table in wsfsm/gen;
+// errors.Is(err, handshake.ErrKey) works on any error that wraps one.
 type Rule uint8
 
 func (r Rule) valid() bool { return r > 0 && int(r) < len(ruleTable) }

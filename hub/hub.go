@@ -8,6 +8,12 @@
 // default reaches no other node, NewMemory connects hubs in one process, and
 // the module github.com/wsfsm/wsfsm/natsbroker carries them over NATS.
 //
+// The way in: New, then for each connection NewSubscriber(conn) (a
+// *wsconn.Conn is a Sink), Subscribe to topics, Close when the connection
+// ends; Publish from anywhere. Publish and Send copy the message's Data:
+// the caller may reuse it once they return. The root package wsfsm names
+// the hub's types (wsfsm.NewHub, wsfsm.HubMessage, ...).
+//
 // # Delivery semantics
 //
 // On one node:
@@ -103,7 +109,8 @@ func (p Policy) String() string {
 	return "policy(" + strconv.Itoa(int(p)) + ")"
 }
 
-// Message is what is published.
+// Message is what is published. Publish and Send copy Data (they frame
+// it): the caller may reuse it once they return.
 type Message struct {
 	// Op is wsframe.OpText or wsframe.OpBinary; 0 means OpText.
 	Op   wsframe.Opcode
@@ -390,16 +397,25 @@ const (
 	done
 )
 
-// NewSubscriber registers a connection with the hub. It subscribes to
-// nothing yet.
-func (h *Hub) NewSubscriber(sink Sink) (*Subscriber, error) {
+// NewSubscriber registers a connection with the hub and subscribes it to
+// topics (Subscribe adds more later). Close the subscriber when the
+// connection ends.
+func (h *Hub) NewSubscriber(sink Sink, topics ...string) (*Subscriber, error) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.closed {
+		h.mu.Unlock()
 		return nil, ErrClosed
 	}
 	h.subscribers.Add(1)
-	return &Subscriber{h: h, sink: sink, topics: map[string]*topic{}}, nil
+	s := &Subscriber{h: h, sink: sink, topics: map[string]*topic{}}
+	h.mu.Unlock()
+	for _, name := range topics {
+		if err := s.Subscribe(name); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // Sink is the subscriber's sink.

@@ -31,14 +31,9 @@ func newHub(t *testing.T, o hub.Options) *hub.Hub {
 
 func subscribe(t *testing.T, h *hub.Hub, sink hub.Sink, topics ...string) *hub.Subscriber {
 	t.Helper()
-	s, err := h.NewSubscriber(sink)
+	s, err := h.NewSubscriber(sink, topics...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, name := range topics {
-		if err := s.Subscribe(name); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return s
 }

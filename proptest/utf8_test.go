@@ -69,7 +69,7 @@ func feed(p []byte, plan []int) (int, bool) {
 	var v wsframe.UTF8Validator
 	off := 0
 	for chunk := range Split(p, plan) {
-		if n, ok := v.Feed(chunk); !ok {
+		if n, ok := v.Check(chunk); !ok {
 			return off + n, false
 		}
 		off += len(chunk)

@@ -192,3 +192,25 @@ func TestLoopHangUpWhileTheHandlerBlocks(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "the connection over", func() bool { return s.Open() == 0 })
 }
+
+// CloseNow drops the connection without a Close frame; after the peer's
+// Close it lets the reply go out first.
+func TestCloseNowFromTheHandler(t *testing.T) {
+	s := startServer(t, &Server{Handler: Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
+		if string(data) == "drop" {
+			c.CloseNow()
+		}
+	}, Close: func(c *wsconn.Conn, err error) {
+		c.CloseNow() // after the handshake: the reply still goes
+	}}})
+	nc := dialRaw(t, s)
+	nc.Write(text("drop").bytes())
+	if got := readReply(t, nc, 3*time.Second); got != "EOF\n" {
+		t.Errorf("CloseNow: the peer got %q", got)
+	}
+	nc = dialRaw(t, s)
+	nc.Write(closeFrame(1000, "").bytes())
+	if got := readReply(t, nc, 3*time.Second); got != "close 1000 \"\"\nEOF\n" {
+		t.Errorf("CloseNow after the peer's Close: the peer got %q", got)
+	}
+}

@@ -1,9 +1,12 @@
 // Package server runs WebSocket servers: Server accepts raw TCP and reads
 // the opening handshake itself; Upgrade turns a request inside any net/http
 // handler into a connection. Both validate through wsfsm/handshake and run
-// connections on wsfsm/wsconn, one goroutine each; a Server with
-// EventLoop set runs them on a few epoll loops instead, the same Handler
-// and no goroutine, read buffer or timer per connection (LoopOptions).
+// connections on wsfsm/wsconn, one goroutine each; the root package wsfsm
+// names both. A Server with EventLoop set runs them on a few epoll loops
+// instead: the same Handler, and no goroutine, read buffer or timer per
+// connection (LoopOptions). A Handler's OnMessage borrows data for the
+// call (the connection's own buffer, or on the event loop a pooled one):
+// copy what you keep.
 //
 // # WebSockets over HTTP/2
 //
@@ -58,6 +61,7 @@ import (
 // each message (on the connection's read loop: the loop always runs, so
 // pings are answered while other goroutines write), and OnClose once with
 // why the connection ended (a *wsconn.CloseError after a close handshake).
+// OnMessage's data is valid during the call only: copy what you keep.
 type Handler interface {
 	OnOpen(c *wsconn.Conn)
 	OnMessage(c *wsconn.Conn, op wsframe.Opcode, data []byte)

@@ -168,3 +168,120 @@ func newHTTPServer(t *testing.T, h http.Handler) string {
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
+
+// A refusal sent chunked carries the chunks' data, not their framing.
+func TestDialRefusalChunked(t *testing.T) {
+	addr := newHTTPServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, "not on ")
+		w.(http.Flusher).Flush() // no Content-Length: net/http sends it chunked
+		io.WriteString(w, "this origin\n")
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := wsconn.Dial(ctx, "ws://"+addr+"/", nil)
+	var he *wsconn.HandshakeError
+	if !errors.As(err, &he) || he.Status != 403 || string(he.Body) != "not on this origin\n" {
+		t.Fatalf("error %v, body %q", err, bodyOf(he))
+	}
+	if got := err.Error(); got != "wsconn: handshake refused: 403 Forbidden: not on this origin" {
+		t.Errorf("message %q", got)
+	}
+}
+
+func bodyOf(he *wsconn.HandshakeError) []byte {
+	if he == nil {
+		return nil
+	}
+	return he.Body
+}
+
+// WrapConn sees the connection after TLS and before the handshake: here a
+// wrapper that records every byte read, which starts with the 101.
+func TestDialWrapConn(t *testing.T) {
+	s := startServer(t, server.Options{})
+	var rec *recordingConn
+	c := dial(t, s.url, &wsconn.DialOptions{WrapConn: func(nc net.Conn) net.Conn {
+		rec = &recordingConn{Conn: nc}
+		return rec
+	}})
+	if err := c.WriteMessage(wsframe.OpText, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := c.ReadMessage(); err != nil || string(p) != "hello" {
+		t.Fatalf("echo %q, %v", p, err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !bytes.HasPrefix(rec.in, []byte("HTTP/1.1 101 ")) || !bytes.HasSuffix(rec.in, []byte("\x81\x05hello")) {
+		t.Errorf("the wrapper read %q", rec.in)
+	}
+}
+
+type recordingConn struct {
+	net.Conn
+	mu sync.Mutex
+	in []byte
+}
+
+func (r *recordingConn) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.mu.Lock()
+	r.in = append(r.in, p[:n]...)
+	r.mu.Unlock()
+	return n, err
+}
+
+// The handler pattern of gorilla's users, `defer c.CloseNow()` after the
+// read loop, keeps the close handshake whole: the client reads the
+// server's reply to its Close, not 1006.
+func TestCloseNowAfterPeerCloseKeepsTheReply(t *testing.T) {
+	addr := newHTTPServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := server.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			op, p, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			c.WriteMessage(op, p)
+		}
+	}))
+	for i := range 20 {
+		c := dial(t, "ws://"+addr+"/", nil)
+		if err := c.CloseSend(wsframe.CloseNormal, "bye"); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := c.ReadMessage()
+		var ce *wsconn.CloseError
+		if !errors.As(err, &ce) || ce.Code != wsframe.CloseNormal {
+			t.Fatalf("round %d: the client read %v, want the server's 1000", i, err)
+		}
+	}
+}
+
+// Close says whether the close handshake completed: nil when the peer's
+// Close came, ErrCloseTimeout when it did not come in time, 1006 when the
+// peer dropped the connection instead.
+func TestCloseReportsTheHandshake(t *testing.T) {
+	s := startServer(t, server.Options{})
+	if err := dial(t, s.url, nil).Close(wsframe.CloseNormal, ""); err != nil {
+		t.Errorf("answered close: %v", err)
+	}
+	silent := hostileServer(t, func(nc net.Conn) { time.Sleep(time.Second) })
+	c := dial(t, silent, &wsconn.DialOptions{Options: wsconn.Options{CloseTimeout: 100 * time.Millisecond}})
+	if err := c.Close(wsframe.CloseNormal, ""); !errors.Is(err, wsconn.ErrCloseTimeout) {
+		t.Errorf("unanswered close: %v, want ErrCloseTimeout", err)
+	}
+	dropper := hostileServer(t, func(nc net.Conn) {
+		nc.Read(make([]byte, 64)) // the client's Close, then drop the connection
+	})
+	c = dial(t, dropper, nil)
+	var ce *wsconn.CloseError
+	if err := c.Close(wsframe.CloseNormal, ""); !errors.As(err, &ce) || ce.Code != wsframe.CloseAbnormal {
+		t.Errorf("close the peer dropped: %v, want 1006", err)
+	}
+}

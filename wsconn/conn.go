@@ -18,7 +18,7 @@ import (
 
 // Options configure a Conn.
 type Options struct {
-	// MaxMessageSize and MaxFragments: see Config.
+	// MaxMessageSize and MaxFragments: see SessionConfig.
 	MaxMessageSize int64
 	MaxFragments   int
 	// ReadBufferSize is the size of the read buffer used while data flows
@@ -1169,17 +1169,21 @@ func (c *Conn) Ping(ctx context.Context, p []byte) error {
 // before a Pong came.
 var ErrPongLost = errors.New("wsconn: connection ended before the pong")
 
-// ErrCloseTimeout is returned by Close when its Close frame could not be
-// sent within the close timeout (a writer held the connection, or the peer
-// does not read); the connection is closed without a handshake.
+// ErrCloseTimeout is returned by Close when the close handshake did not
+// complete within the close timeout: this end's Close could not be sent (a
+// writer held the connection, or the peer does not read) or the peer's
+// Close did not come; the connection is closed without a handshake.
 var ErrCloseTimeout = errors.New("wsconn: close timed out")
 
 // Close performs the close handshake within the close timeout, whatever
 // other goroutines are doing: it sends a Close with code and reason, waits
 // for the peer's Close (read by a concurrent reader or by Close itself),
 // then closes the connection, lingering in the background so that data in
-// flight to the peer is not destroyed. An invalid code or reason is an
-// error that leaves the connection as it was.
+// flight to the peer is not destroyed. It returns nil once the peer's
+// Close has come (before the call too), ErrCloseTimeout when it did not
+// come in time, and a *CloseError with CloseAbnormal when the connection
+// ended without it. An invalid code or reason is an error that leaves the
+// connection as it was.
 func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 	if c.lp != nil {
 		return c.loopClose(code, reason)
@@ -1205,10 +1209,19 @@ func (c *Conn) Close(code wsframe.CloseCode, reason string) error {
 		case <-t.C:
 		}
 	}
-	if !c.endingStarted.Load() {
+	c.mu.Lock()
+	answered := c.s.CloseReceived()
+	c.mu.Unlock()
+	switch {
+	case answered:
+		return nil
+	case !c.endingStarted.Load():
 		c.closeNow() // no Close from the peer in time
 	}
-	return nil
+	if !time.Now().Before(deadline) {
+		return ErrCloseTimeout
+	}
+	return &CloseError{Code: wsframe.CloseAbnormal}
 }
 
 // CloseSend sends a Close with code and reason, within the close timeout,
@@ -1262,10 +1275,18 @@ func (c *Conn) sendClose(code wsframe.CloseCode, reason string, deadline time.Ti
 	return err
 }
 
-// CloseNow closes the TCP connection without a handshake.
+// CloseNow closes the TCP connection without a handshake. Once a read has
+// ended with the peer's Close (or with a rule the peer broke), the reply
+// and the lingering close are already under way, bounded by the close
+// timeout: CloseNow lets them finish, so that a handler's
+// `defer c.CloseNow()` after its read loop does not cut the reply the
+// peer waits for.
 func (c *Conn) CloseNow() error {
 	if c.lp != nil {
-		c.lp.t.CloseNow()
+		c.lp.t.CloseNow() // the loop, too, lets a close handshake under way finish
+		return nil
+	}
+	if c.endingStarted.Load() {
 		return nil
 	}
 	c.closeNow()

@@ -27,6 +27,11 @@ type DialOptions struct {
 	// SOCKS dialer, an in-memory pipe in tests, a connection wrapped to
 	// count or trace its bytes). TLS for wss:// still runs on top of it.
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// WrapConn, when set, is given the connection once it is open (after
+	// TLS for wss://, before the opening handshake), and Dial goes on with
+	// what it returns: to trace or count the bytes as the WebSocket sees
+	// them. A wrapper that passes CloseWrite on keeps the lingering close.
+	WrapConn func(net.Conn) net.Conn
 	// Proxy picks the HTTP proxy for a URL (looked up as http:// for ws://
 	// and https:// for wss://), reached with a CONNECT tunnel; a nil URL
 	// means a direct connection. nil: http.ProxyFromEnvironment
@@ -126,6 +131,9 @@ func Dial(ctx context.Context, rawURL string, o *DialOptions) (*Conn, error) {
 		}
 		nc = tc
 	}
+	if o.WrapConn != nil {
+		nc = o.WrapConn(nc)
+	}
 	c, err := clientHandshake(ctx, nc, req, o)
 	if err != nil {
 		nc.Close()
@@ -184,8 +192,9 @@ type HandshakeError struct {
 	Status int
 	Reason string
 	Header http.Header
-	// Body is the start of the response body as sent (at most
-	// MaxRefusalBody bytes; what arrived within a short wait).
+	// Body is the start of the response body (at most MaxRefusalBody bytes
+	// as sent, what arrived within a short wait; the data of the chunks
+	// when it was sent chunked).
 	Body []byte
 }
 
@@ -231,5 +240,32 @@ func refused(ctx context.Context, nc net.Conn, resp *handshake.Response, rest []
 			}
 		}
 	}
+	if resp.Header.HasToken("Transfer-Encoding", "chunked") {
+		body = dechunk(body)
+	}
 	return &HandshakeError{Status: resp.Status, Reason: resp.Reason, Header: resp.Header.HTTP(), Body: body}
+}
+
+// dechunk returns the data of the chunks that begin in b (the start of a
+// chunked body, RFC 9112 §7.1), a chunk cut short included; extensions
+// and trailers are dropped.
+func dechunk(b []byte) []byte {
+	var out []byte
+	for {
+		line, rest, ok := bytes.Cut(b, []byte("\n"))
+		if !ok {
+			return out
+		}
+		size, _, _ := bytes.Cut(bytes.TrimSpace(line), []byte(";"))
+		n, err := strconv.ParseUint(string(bytes.TrimSpace(size)), 16, 31)
+		if err != nil || n == 0 {
+			return out
+		}
+		k := min(int(n), len(rest))
+		out = append(out, rest[:k]...)
+		b = bytes.TrimPrefix(rest[k:], []byte("\r\n"))
+		if k < int(n) {
+			return out
+		}
+	}
 }

@@ -1,23 +1,3 @@
-// Package wsconn is the WebSocket connection: a sans-I/O core (Session)
-// that holds every protocol rule above the frame grammar, and a blocking
-// Conn over any net.Conn driven by it, for both roles. Dial opens a client
-// connection.
-//
-// The Session takes received bytes and returns events; it appends the bytes
-// to send. It performs no I/O and starts no goroutine, so the blocking Conn,
-// the servers in wsfsm/server and any event loop drive the same rules.
-//
-// Who owns a slice: ReadMessage returns memory the caller owns, which
-// nothing here writes again; AppendMessage appends to the caller's buffer;
-// a Handler's data is borrowed for the call (the connection's own buffer,
-// never one shared between connections); NextReader copies into the
-// caller's buffers. A Session's events alias its input (and its own buffer
-// for control payloads) until the next call.
-//
-// Limits and time: memory follows bytes received, never the lengths a
-// header announces; every frame a Conn writes has a deadline
-// (Options.WriteTimeout); a read never waits for a write; Close returns
-// within Options.CloseTimeout.
 package wsconn
 
 import (
@@ -32,10 +12,11 @@ import (
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
-// DefaultMaxMessageSize is the message limit when Config sets none.
+// DefaultMaxMessageSize is the message limit when SessionConfig (or
+// Options) sets none.
 const DefaultMaxMessageSize = 16 << 20
 
-// Config configures a Session.
+// SessionConfig configures a Session.
 type SessionConfig struct {
 	// Role is this endpoint's role: a server reads masked frames and
 	// writes unmasked ones; a client the reverse.
@@ -344,14 +325,14 @@ func (s *Session) data(p []byte, frameEnd bool) error {
 			s.inflated = nil // out still holds this event's bytes
 		}
 		if s.msgOpcode == wsframe.OpText {
-			if _, ok := s.utf8.Feed(out); !ok || end && !s.utf8.Complete() {
+			if _, ok := s.utf8.Check(out); !ok || end && !s.utf8.Complete() {
 				return s.ruleErr(wsframe.ErrInvalidUTF8)
 			}
 		}
 		p = out
 	} else if s.msgOpcode == wsframe.OpText {
 		// RFC 6455 §8.1, fail fast: at the first byte that proves it.
-		if i, ok := s.utf8.Feed(p); !ok {
+		if i, ok := s.utf8.Check(p); !ok {
 			return &wsframe.Error{Rule: wsframe.ErrInvalidUTF8, Offset: s.base + s.parser.Offset() - int64(len(p)-i)}
 		}
 		if end && !s.utf8.Complete() {

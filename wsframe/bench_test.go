@@ -142,7 +142,7 @@ func BenchmarkUTF8(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var v UTF8Validator
-				if _, ok := v.Feed(c.text); !ok {
+				if _, ok := v.Check(c.text); !ok {
 					b.Fatal("invalid")
 				}
 			}

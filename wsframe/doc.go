@@ -10,13 +10,22 @@
 //
 // # Why Next returns tokens
 //
-// Parser.Next is the one way in. It returns one token at a time (a
-// header, or a piece of payload)
-// instead of calling back into the application. The caller keeps the control
+// NewParser, then Parser.Next, is the one way in. Next returns one token at
+// a time (a header, or a piece of payload) instead of calling back into the
+// application. The caller keeps the control
 // flow: it can stop between any two tokens, hand the rest of the buffer to
 // something else, or feed the parser from inside a select loop, and there is
 // no re-entrancy to reason about (a callback that feeds the parser again).
 // Tokens are plain values, so reading a frame allocates nothing.
+//
+// # Who owns a slice
+//
+// Next returns the parser's own Token, valid until the next call; its
+// Header points into the parser and its Payload aliases the data passed to
+// Next (unmasked in place), valid as long as that buffer is. ParseClose's
+// reason aliases the payload it was given. AppendFrame, AppendHeader and
+// AppendClose append to dst and return it. Most programs never see frames:
+// the root package wsfsm and wsfsm/wsconn read and write whole messages.
 //
 // # Rules
 //

@@ -5,8 +5,8 @@ import (
 	"fmt"
 )
 
-// Rule names a protocol rule a peer broke. The constants (ErrReservedOpcode,
-// ErrFrameTooBig, ...) are generated from the rule table in wsfsm/gen. A
+// Rule names a protocol rule a peer broke. Its constants, from
+// ErrReservedOpcode on, are generated from the rule table in wsfsm/gen. A
 // Rule is an error, so errors.Is(err, wsframe.ErrFrameTooBig) works on any
 // error that wraps one.
 type Rule uint8

@@ -21,23 +21,23 @@ func Example() {
 		chunk := stream[:min(4, len(stream))]
 		stream = stream[len(chunk):]
 		for {
-			ev, n, err := p.Next(chunk)
+			tok, n, err := p.Next(chunk)
 			if err != nil {
 				code, _ := wsframe.CodeOf(err)
 				fmt.Println("error:", err, "close code", code)
 				return
 			}
 			chunk = chunk[n:]
-			if ev.Kind == wsframe.TokenNone {
+			if tok.Kind == wsframe.TokenNone {
 				break // need the next chunk
 			}
 			switch {
-			case ev.Kind == wsframe.TokenHeader:
-				fmt.Printf("%s fin=%v len=%d: ", ev.Header.Opcode, ev.Header.Fin, ev.Header.Length)
-			case ev.End:
-				fmt.Printf("%q end\n", ev.Payload)
+			case tok.Kind == wsframe.TokenHeader:
+				fmt.Printf("%s fin=%v len=%d: ", tok.Header.Opcode, tok.Header.Fin, tok.Header.Length)
+			case tok.End:
+				fmt.Printf("%q end\n", tok.Payload)
 			default:
-				fmt.Printf("%q ", ev.Payload)
+				fmt.Printf("%q ", tok.Payload)
 			}
 		}
 	}

@@ -112,20 +112,22 @@ func (p *Parser) SetMaxPayload(n int64) {
 	}
 }
 
-// Next reads from data and returns the next event and how many bytes of data
+// Next reads from data and returns the next token and how many bytes of data
 // it consumed. Call it again with data[n:]. It returns TokenNone once data is
 // used up (n == len(data)); a header or an empty frame's end may still come
 // out of an empty data, so loop until TokenNone:
 //
 //	for {
-//		ev, n, err := p.Next(buf)
+//		tok, n, err := p.Next(buf)
 //		if err != nil { ... }
 //		buf = buf[n:]
-//		if ev.Kind == TokenNone { break }
+//		if tok.Kind == TokenNone { break }
 //		...
 //	}
 //
-// Payload is unmasked in place: Next overwrites the payload bytes of data.
+// The token is the parser's own, valid until the next call; its Payload
+// aliases data, valid as long as data is. Payload is unmasked in place:
+// Next overwrites the payload bytes of data.
 // After an error Next returns the same error and consumes nothing.
 func (p *Parser) Next(data []byte) (*Token, int, error) {
 	if p.err != nil {

@@ -5,7 +5,7 @@ import (
 	"math/bits"
 )
 
-// UTF8Validator checks text incrementally (RFC 6455 §8.1): feed it the
+// UTF8Validator checks text incrementally (RFC 6455 §8.1): give Check the
 // pieces of a message in order, split anywhere, and it fails at the first
 // byte that proves the text invalid, without waiting for the end. Its DFA
 // is generated from the declaration in wsfsm/gen (utf8.dot, utf8_gen.go).
@@ -14,10 +14,10 @@ type UTF8Validator struct{ state uint8 }
 
 const asciiMask = 0x8080808080808080
 
-// Feed checks p. When p proves the text invalid it returns false and the
-// index in p of the byte that proved it; the validator then stays invalid.
-// Otherwise it returns len(p), true.
-func (v *UTF8Validator) Feed(p []byte) (int, bool) {
+// Check checks the next piece p. When p proves the text invalid it returns
+// false and the index in p of the byte that proved it; the validator then
+// stays invalid. Otherwise it returns len(p), true.
+func (v *UTF8Validator) Check(p []byte) (int, bool) {
 	s := v.state
 	if s == utf8Invalid {
 		return 0, false
@@ -62,6 +62,6 @@ func (v *UTF8Validator) Reset() { v.state = utf8Ready }
 // ValidUTF8 reports whether p is valid UTF-8 as a whole.
 func ValidUTF8(p []byte) bool {
 	var v UTF8Validator
-	_, ok := v.Feed(p)
+	_, ok := v.Check(p)
 	return ok && v.Complete()
 }

@@ -36,8 +36,8 @@ func TestUTF8Cases(t *testing.T) {
 		for split := 0; split <= len(c.in); split++ {
 			var v UTF8Validator
 			in := []byte(c.in)
-			n1, ok1 := v.Feed(in[:split])
-			n2, ok2 := v.Feed(in[split:])
+			n1, ok1 := v.Check(in[:split])
+			n2, ok2 := v.Check(in[split:])
 			bad := -1
 			switch {
 			case !ok1:
@@ -58,7 +58,7 @@ func TestUTF8Cases(t *testing.T) {
 				if bad != c.bad {
 					t.Errorf("%s split %d: bad at %d, want %d", c.name, split, bad, c.bad)
 				}
-				if _, ok := v.Feed([]byte("a")); ok || v.Valid() {
+				if _, ok := v.Check([]byte("a")); ok || v.Valid() {
 					t.Errorf("%s: invalid state is not sticky", c.name)
 				}
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/wsfsm/wsfsm/handshake"
@@ -18,161 +17,74 @@ import (
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
-// handshakeRefused is a response other than 101: its status and the first
-// line of its body say why.
-type handshakeRefused struct {
-	status int
-	reason string
-	body   string
-}
-
-func (e *handshakeRefused) Error() string {
-	s := fmt.Sprintf("handshake refused: HTTP %d %s", e.status, e.reason)
-	if e.body != "" {
-		s += ": " + e.body
-	}
-	return s
-}
-
-// dial opens the connection. It drives the handshake package itself rather
-// than wsconn.Dial, which neither lets the connection be wrapped for the
-// trace nor keeps the body of a refusal; the checks are the same ones
-// (handshake.NewClientRequest, the generated response reader,
-// ClientRequest.Check) and the connection is wsconn's.
+// dial opens the connection with wsconn.Dial (HTTP proxies from the
+// environment included). The connection is wrapped once it is open, after
+// TLS, so that the trace shows the bytes as the WebSocket sees them and the
+// caller learns when the socket is closed for good.
 func dial(ctx context.Context, o *options, log *logger) (*wsconn.Conn, <-chan struct{}, error) {
-	u, err := url.Parse(o.url)
-	if err != nil {
-		return nil, nil, err
+	do := &wsconn.DialOptions{
+		Protocols: o.protocols,
+		Header:    o.headers.HTTP(),
+		Options:   wsconn.Options{MaxMessageSize: o.maxMessage, CloseTimeout: o.closeTimeout},
 	}
-	co := handshake.ClientOptions{Protocols: o.protocols, Header: o.headers}
 	if o.deflate {
-		co.Deflate = &handshake.DeflateParams{ClientMaxWindowBits: handshake.WindowBitsAny}
+		do.DeflateOffer = &handshake.DeflateParams{ClientMaxWindowBits: handshake.WindowBitsAny}
 	}
 	if len(o.origins) == 1 {
-		co.Origin = o.origins[0]
+		do.Origin = o.origins[0]
 	}
-	req, err := handshake.NewClientRequest(u, co)
-	if err != nil {
-		return nil, nil, err
-	}
-	var tlsConfig *tls.Config
-	if u.Scheme == "wss" {
-		tlsConfig = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: o.insecure}
+	wss := strings.HasPrefix(o.url, "wss://")
+	if wss {
+		do.TLSConfig = &tls.Config{InsecureSkipVerify: o.insecure}
 		if o.cacert != "" {
 			pem, err := os.ReadFile(o.cacert)
 			if err != nil {
 				return nil, nil, err
 			}
-			tlsConfig.RootCAs = x509.NewCertPool()
-			if !tlsConfig.RootCAs.AppendCertsFromPEM(pem) {
+			do.TLSConfig.RootCAs = x509.NewCertPool()
+			if !do.TLSConfig.RootCAs.AppendCertsFromPEM(pem) {
 				return nil, nil, fmt.Errorf("%s: no PEM certificate in it", o.cacert)
 			}
 		}
 	}
+	// What is under way, to say what did not finish in time: Dial calls
+	// NetDial, then (wss) the TLS handshake, then WrapConn.
+	phase := "connecting"
+	var d net.Dialer
+	do.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := d.DialContext(ctx, network, addr)
+		if err == nil && wss {
+			phase = "the TLS handshake"
+		}
+		return nc, err
+	}
+	var ec *endConn
+	do.WrapConn = func(nc net.Conn) net.Conn {
+		phase = "the opening handshake"
+		ec = newEndConn(nc)
+		if o.verbose > 0 {
+			return newTraceConn(ec, wsframe.RoleClient, log, "", o.verbose, o.maxMessage)
+		}
+		return ec
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.connectTimeout)
 	defer cancel()
-	addr := u.Host
-	if u.Port() == "" {
-		port := "80"
-		if u.Scheme == "wss" {
-			port = "443"
-		}
-		addr = net.JoinHostPort(u.Hostname(), port)
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	c, err := wsconn.Dial(ctx, o.url, do)
 	if err != nil {
-		return nil, nil, timeoutCause(ctx, err, "connecting", o.connectTimeout)
-	}
-	if tlsConfig != nil {
-		tc := tls.Client(nc, tlsConfig)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			nc.Close()
-			return nil, nil, timeoutCause(ctx, fmt.Errorf("TLS: %w", err), "the TLS handshake", o.connectTimeout)
+		var he *wsconn.HandshakeError
+		switch {
+		case errors.As(err, &he):
+			msg := fmt.Sprintf("handshake refused: HTTP %d %s", he.Status, he.Reason)
+			if line := firstLine(he.Body); line != "" {
+				msg += ": " + line
+			}
+			return nil, nil, errors.New(msg)
+		case phase == "the TLS handshake":
+			err = fmt.Errorf("TLS: %w", err)
 		}
-		nc = tc
-	}
-	ec := newEndConn(nc)
-	nc = ec
-	if o.verbose > 0 {
-		nc = newTraceConn(nc, wsframe.RoleClient, log, "", o.verbose, o.maxMessage)
-	}
-	c, err := clientHandshake(ctx, nc, req, o)
-	if err != nil {
-		nc.Close()
-		return nil, nil, timeoutCause(ctx, err, "the opening handshake", o.connectTimeout)
+		return nil, nil, timeoutCause(ctx, err, phase, o.connectTimeout)
 	}
 	return c, ec.closed, nil
-}
-
-func clientHandshake(ctx context.Context, nc net.Conn, req *handshake.ClientRequest, o *options) (*wsconn.Conn, error) {
-	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-	if d, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(d)
-	}
-	if _, err := nc.Write(req.Head); err != nil {
-		return nil, err
-	}
-	r := handshake.NewResponseReader(handshake.Limits{})
-	buf := make([]byte, 4096)
-	for {
-		n, err := nc.Read(buf)
-		if n > 0 {
-			rest, done, ferr := r.Feed(buf[:n])
-			if ferr != nil {
-				return nil, ferr
-			}
-			if done {
-				resp := r.Response()
-				if resp.Status != 101 {
-					return nil, &handshakeRefused{status: resp.Status, reason: resp.Reason, body: readBodyLine(nc, resp, rest)}
-				}
-				res, err := req.Check(resp)
-				if err != nil {
-					return nil, err
-				}
-				if !stop() {
-					return nil, ctx.Err()
-				}
-				nc.SetDeadline(time.Time{})
-				return wsconn.NewConn(nc, wsframe.RoleClient, res.Protocol, rest,
-					wsconn.Options{MaxMessageSize: o.maxMessage, CloseTimeout: o.closeTimeout, Deflate: res.Deflate}), nil
-			}
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, errors.New("the server closed the connection before answering the handshake")
-			}
-			return nil, err
-		}
-	}
-}
-
-// readBodyLine reads the first line of a refusal's body (what servers put
-// there is usually the reason), within a second and 1 KiB.
-func readBodyLine(nc net.Conn, resp *handshake.Response, body []byte) string {
-	chunked := resp.Header.HasToken("Transfer-Encoding", "chunked")
-	nc.SetReadDeadline(time.Now().Add(time.Second))
-	body = bytes.Clone(body)
-	buf := make([]byte, 1024)
-	for len(body) < 1024 {
-		lines := bytes.Count(body, []byte("\n"))
-		if lines >= 1 && !chunked || lines >= 2 {
-			break
-		}
-		n, err := nc.Read(buf)
-		body = append(body, buf[:n]...)
-		if err != nil {
-			break
-		}
-	}
-	if chunked { // the first line is the chunk's size
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			body = body[i+1:]
-		}
-	}
-	return firstLine(body)
 }
 
 // timeoutCause names what did not finish in time when ctx's deadline

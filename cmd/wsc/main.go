@@ -16,7 +16,9 @@
 // still arrives until the close handshake ends, and exits 0. It exits 1
 // when the handshake is refused (with the HTTP status and the first line
 // of the body), when the connection breaks, or when the peer closes with a
-// code other than 1000 or 1001 (printed). wsc -h lists the options.
+// code other than 1000 or 1001 (printed). wsc -h lists the options. The
+// client dials through the HTTP proxy that HTTP_PROXY, HTTPS_PROXY and
+// NO_PROXY name (a CONNECT tunnel), as wsfsm's Dial does.
 package main
 
 import (

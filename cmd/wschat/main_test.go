@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsfsm/wsfsm"
 	"github.com/wsfsm/wsfsm/cmd/wschat/chat"
-	"github.com/wsfsm/wsfsm/wsconn"
-	"github.com/wsfsm/wsfsm/wsframe"
 )
 
 func startRun(t *testing.T, cfg config) (base string, h *chat.Hub, stop func() error) {
@@ -46,11 +45,11 @@ func startRun(t *testing.T, cfg config) (base string, h *chat.Hub, stop func() e
 	return "http://" + ln.Addr().String(), h, stop
 }
 
-func dialPage(t *testing.T, base string) *wsconn.Conn {
+func dialPage(t *testing.T, base string) *wsfsm.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := wsconn.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", &wsconn.DialOptions{Origin: base})
+	c, err := wsfsm.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", &wsfsm.DialOptions{Origin: base})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,13 +62,13 @@ func dialPage(t *testing.T, base string) *wsconn.Conn {
 func TestStopSends1001ToEveryPage(t *testing.T) {
 	base, h, stop := startRun(t, defaults)
 	const pages = 50
-	codes := make(chan wsframe.CloseCode, pages)
+	codes := make(chan wsfsm.CloseCode, pages)
 	for range pages {
 		c := dialPage(t, base)
 		go func() {
 			for {
 				_, _, err := c.ReadMessage()
-				var ce *wsconn.CloseError
+				var ce *wsfsm.CloseError
 				if errors.As(err, &ce) {
 					codes <- ce.Code
 					return
@@ -92,7 +91,7 @@ func TestStopSends1001ToEveryPage(t *testing.T) {
 	for i := range pages {
 		select {
 		case code := <-codes:
-			if code != wsframe.CloseGoingAway {
+			if code != wsfsm.CloseGoingAway {
 				t.Errorf("page %d saw %v, want 1001", i, code)
 			}
 		case <-time.After(5 * time.Second):
@@ -184,12 +183,12 @@ func TestTLSMode(t *testing.T) {
 	origin := "https" + strings.TrimPrefix(base, "http")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := wsconn.Dial(ctx, url, &wsconn.DialOptions{Origin: origin, TLSConfig: &tls.Config{RootCAs: roots}})
+	c, err := wsfsm.Dial(ctx, url, &wsfsm.DialOptions{Origin: origin, TLSConfig: &tls.Config{RootCAs: roots}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
-	if err := c.WriteMessage(wsframe.OpText, []byte(`{"type":"hello","name":"tls"}`)); err != nil {
+	if err := c.WriteMessage(wsfsm.TextMessage, []byte(`{"type":"hello","name":"tls"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if _, got, err := c.ReadMessageContext(ctx); err != nil || !strings.Contains(string(got), `"join"`) {

@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsfsm/wsfsm"
 	"github.com/wsfsm/wsfsm/handshake"
-	"github.com/wsfsm/wsfsm/wsconn"
-	"github.com/wsfsm/wsfsm/wsframe"
 )
 
 // startEcho builds wsecho, runs it with args on a free loopback port and
@@ -57,7 +56,7 @@ func TestDeflateFlag(t *testing.T) {
 		}
 		url := startEcho(t, args...)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, err := wsconn.Dial(ctx, url, &wsconn.DialOptions{DeflateOffer: &handshake.DeflateParams{ClientMaxWindowBits: handshake.WindowBitsAny}})
+		c, err := wsfsm.Dial(ctx, url, &wsfsm.DialOptions{DeflateOffer: &wsfsm.DeflateParams{ClientMaxWindowBits: handshake.WindowBitsAny}})
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -67,13 +66,13 @@ func TestDeflateFlag(t *testing.T) {
 		}
 		for _, n := range []int{0, 10, 100, 5000, 300000} {
 			msg := bytes.Repeat([]byte(`{"k":"v"},`), n)[:n]
-			if err := c.WriteMessage(wsframe.OpText, msg); err != nil {
+			if err := c.WriteMessage(wsfsm.TextMessage, msg); err != nil {
 				t.Fatal(err)
 			}
-			if op, got, err := c.ReadMessage(); err != nil || op != wsframe.OpText || !bytes.Equal(got, msg) {
+			if op, got, err := c.ReadMessage(); err != nil || op != wsfsm.TextMessage || !bytes.Equal(got, msg) {
 				t.Fatalf("-deflate %v, %d bytes: %v %d", on, n, err, len(got))
 			}
 		}
-		c.Close(wsframe.CloseNormal, "")
+		c.Close(wsfsm.CloseNormal, "")
 	}
 }

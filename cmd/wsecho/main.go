@@ -24,18 +24,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wsfsm/wsfsm/handshake"
-	"github.com/wsfsm/wsfsm/server"
-	"github.com/wsfsm/wsfsm/wsconn"
-	"github.com/wsfsm/wsfsm/wsframe"
+	"github.com/wsfsm/wsfsm"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "address to listen on (port 0: any free port, printed at start)")
-	limit := flag.Int64("limit", wsconn.DefaultMaxMessageSize, "largest message accepted, in bytes (larger: close 1009)")
+	limit := flag.Int64("limit", wsfsm.DefaultMaxMessageSize, "largest message accepted, in bytes (larger: close 1009)")
 	ping := flag.Duration("ping", 0, "ping connections silent for this long; drop those that do not answer within as long (0: never)")
 	idle := flag.Duration("idle", 0, "close (1001) connections from which nothing arrived for this long (0: never)")
-	writeTimeout := flag.Duration("write-timeout", wsconn.DefaultWriteTimeout, "drop a connection whose frame cannot be written within this long")
+	writeTimeout := flag.Duration("write-timeout", wsfsm.DefaultWriteTimeout, "drop a connection whose frame cannot be written within this long")
 	maxConns := flag.Int("max-conns", 0, "refuse connections over this many with 503 (0: no bound)")
 	grace := flag.Duration("grace", 5*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to finish their close handshakes")
 	deflate := flag.Bool("deflate", false, "accept permessage-deflate (RFC 7692) offers, with context takeover both ways, and compress echoes")
@@ -46,20 +43,20 @@ func main() {
 		os.Exit(2)
 	}
 
-	srv := &server.Server{
-		Handler: server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) {
+	srv := &wsfsm.Server{
+		Handler: wsfsm.Funcs{Message: func(c *wsfsm.Conn, op wsfsm.Opcode, data []byte) {
 			c.WriteMessage(op, data)
 		}},
-		Options: server.Options{
-			Conn: wsconn.Options{MaxMessageSize: *limit, WriteTimeout: *writeTimeout,
+		Options: wsfsm.ServerOptions{
+			Conn: wsfsm.ConnOptions{MaxMessageSize: *limit, WriteTimeout: *writeTimeout,
 				PingInterval: *ping, IdleTimeout: *idle},
 			// Conformance clients (and browsers on other origins) are allowed.
-			CheckOrigin: func(string, *handshake.Request) bool { return true },
+			CheckOrigin: func(string, *wsfsm.Request) bool { return true },
 		},
 		MaxConns: *maxConns,
 	}
 	if *deflate {
-		srv.Options.Deflate = &handshake.DeflateConfig{}
+		srv.Options.Deflate = &wsfsm.DeflateConfig{}
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -79,7 +76,7 @@ func main() {
 		}
 	}()
 	log.Printf("wsecho: listening on ws://%s", ln.Addr())
-	if err := srv.Serve(ln); err != server.ErrServerClosed {
+	if err := srv.Serve(ln); err != wsfsm.ErrServerClosed {
 		log.Fatal(err)
 	}
 	<-stopped // Serve returns as soon as Shutdown starts; wait for it to end

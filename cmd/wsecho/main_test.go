@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsfsm/wsfsm/wsconn"
-	"github.com/wsfsm/wsfsm/wsframe"
+	"github.com/wsfsm/wsfsm"
 )
 
 // SIGTERM with 50 connected clients: every one gets Close 1001 and the
@@ -54,13 +53,13 @@ func TestSIGTERMSendsGoingAwayToEveryClient(t *testing.T) {
 	results := make(chan error, clients)
 	var ready sync.WaitGroup
 	for range clients {
-		c, err := wsconn.Dial(ctx, url, nil)
+		c, err := wsfsm.Dial(ctx, url, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.CloseNow()
 		// An echo proves the server runs the connection before the signal.
-		if err := c.WriteMessage(wsframe.OpText, []byte("hi")); err != nil {
+		if err := c.WriteMessage(wsfsm.TextMessage, []byte("hi")); err != nil {
 			t.Fatal(err)
 		}
 		ready.Add(1)
@@ -81,8 +80,8 @@ func TestSIGTERMSendsGoingAwayToEveryClient(t *testing.T) {
 	}
 	for range clients {
 		err := <-results
-		var ce *wsconn.CloseError
-		if !errors.As(err, &ce) || ce.Code != wsframe.CloseGoingAway {
+		var ce *wsfsm.CloseError
+		if !errors.As(err, &ce) || ce.Code != wsfsm.CloseGoingAway {
 			t.Errorf("a client saw %v, want close 1001", err)
 		}
 	}

@@ -28,7 +28,7 @@
 //
 // # Broadcast
 //
-// Messages go through a wsfsm/hub topic, "room": each is framed once and
+// Messages go through a topic of a wsfsm.Hub, "room": each is framed once and
 // queued for every page; each page has its own bounded queue and writer, so
 // a slow page never delays the others. Joins and leaves are presence: they
 // are coalesced (a page that is behind gets the latest presence notice in
@@ -50,11 +50,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/wsfsm/wsfsm/handshake"
-	"github.com/wsfsm/wsfsm/hub"
-	"github.com/wsfsm/wsfsm/server"
-	"github.com/wsfsm/wsfsm/wsconn"
-	"github.com/wsfsm/wsfsm/wsframe"
+	"github.com/wsfsm/wsfsm"
 )
 
 //go:embed static/index.html
@@ -107,7 +103,7 @@ type Hub struct {
 	Logf func(format string, args ...any)
 	// Broker, when set, connects this server's room to the other servers'
 	// (for example natsbroker's); nil: this server alone.
-	Broker hub.Broker
+	Broker wsfsm.Broker
 	// OnUpgrade, when set, sees the request of every page whose WebSocket
 	// was accepted: r.ProtoMajor and r.Method tell an HTTP/1.1 upgrade
 	// (GET) from an HTTP/2 extended CONNECT (RFC 8441).
@@ -115,7 +111,7 @@ type Hub struct {
 
 	openOnce sync.Once
 	openErr  error
-	hub      *hub.Hub
+	hub      *wsfsm.Hub
 	slowLog  *RateLog
 
 	mu       sync.Mutex
@@ -125,8 +121,8 @@ type Hub struct {
 }
 
 type client struct {
-	c    *wsconn.Conn
-	sub  *hub.Subscriber
+	c    *wsfsm.Conn
+	sub  *wsfsm.Subscriber
 	name string // set by hello; read and written on the connection's read loop
 }
 
@@ -145,17 +141,17 @@ func (h *Hub) Open() error {
 			size = DefaultQueueSize
 		}
 		h.slowLog = NewRateLog(h.logf, time.Second, 5)
-		h.hub, h.openErr = hub.New(hub.Options{
+		h.hub, h.openErr = wsfsm.NewHub(wsfsm.HubOptions{
 			QueueSize:    size,
-			Policy:       hub.CloseSlow,
+			Policy:       wsfsm.PolicyCloseSlow,
 			WriteTimeout: writeTimeout,
 			Broker:       h.Broker,
-			OnEvict: func(s *hub.Subscriber, _ string) {
-				c := s.Sink().(*wsconn.Conn)
+			OnEvict: func(s *wsfsm.Subscriber, _ string) {
+				c := s.Sink().(*wsfsm.Conn)
 				h.slowLog.Printf("chat: %s is %d messages behind: closing it (1008)", c.RemoteAddr(), size)
 			},
-			OnDrop: func(s *hub.Subscriber, err error) {
-				c := s.Sink().(*wsconn.Conn)
+			OnDrop: func(s *wsfsm.Subscriber, err error) {
+				c := s.Sink().(*wsfsm.Conn)
 				h.slowLog.Printf("chat: %s dropped: %v", c.RemoteAddr(), err)
 			},
 		})
@@ -164,9 +160,9 @@ func (h *Hub) Open() error {
 }
 
 // Stats are the counters of the chat's hub.
-func (h *Hub) Stats() hub.Stats {
+func (h *Hub) Stats() wsfsm.HubStats {
 	if h.Open() != nil {
-		return hub.Stats{}
+		return wsfsm.HubStats{}
 	}
 	return h.hub.Stats()
 }
@@ -205,14 +201,14 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			h.sessions.Done()
 		}
 	}()
-	opts := &server.Options{
-		Conn: wsconn.Options{MaxMessageSize: maxMessage, CloseTimeout: closeTimeout,
+	opts := &wsfsm.ServerOptions{
+		Conn: wsfsm.ConnOptions{MaxMessageSize: maxMessage, CloseTimeout: closeTimeout,
 			PingInterval: 30 * time.Second},
 		// Chat messages are small, similar JSON: context takeover both
 		// ways is what makes compression pay (every browser offers it).
-		Deflate: &handshake.DeflateConfig{},
+		Deflate: &wsfsm.DeflateConfig{},
 	}
-	c, err := server.Upgrade(w, r, opts) // same-origin check by default
+	c, err := wsfsm.Upgrade(w, r, opts) // same-origin check by default
 	if err != nil {
 		h.logf("chat: refused %s: %v", r.RemoteAddr, err)
 		return
@@ -225,12 +221,9 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 			tc.SetWriteBuffer(h.SendBuffer)
 		}
 	}
-	sub, err := h.hub.NewSubscriber(c)
-	if err == nil {
-		err = sub.Subscribe(Room)
-	}
+	sub, err := h.hub.NewSubscriber(c, Room)
 	if err != nil {
-		c.Close(wsframe.CloseGoingAway, "server shutting down")
+		c.Close(wsfsm.CloseGoingAway, "server shutting down")
 		return
 	}
 	cl := &client{c: c, sub: sub}
@@ -249,9 +242,9 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	served = true
 	serve := func() {
 		defer h.sessions.Done()
-		server.ServeConn(c, server.Funcs{
-			Message: func(_ *wsconn.Conn, op wsframe.Opcode, data []byte) { h.receive(cl, op, data) },
-			Close:   func(*wsconn.Conn, error) { h.leave(cl) },
+		wsfsm.ServeConn(c, wsfsm.Funcs{
+			Message: func(_ *wsfsm.Conn, op wsfsm.Opcode, data []byte) { h.receive(cl, op, data) },
+			Close:   func(*wsfsm.Conn, error) { h.leave(cl) },
 		})
 	}
 	if r.ProtoMajor == 2 {
@@ -261,14 +254,14 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	go serve()
 }
 
-func (h *Hub) receive(cl *client, op wsframe.Opcode, data []byte) {
-	if op != wsframe.OpText {
-		cl.c.Close(wsframe.CloseUnsupportedData, "binary messages are not supported")
+func (h *Hub) receive(cl *client, op wsfsm.Opcode, data []byte) {
+	if op != wsfsm.TextMessage {
+		cl.c.Close(wsfsm.CloseUnsupportedData, "binary messages are not supported")
 		return
 	}
 	var m Message
 	if err := json.Unmarshal(data, &m); err != nil {
-		cl.c.Close(wsframe.CloseInvalidPayload, "invalid JSON")
+		cl.c.Close(wsfsm.CloseInvalidPayload, "invalid JSON")
 		return
 	}
 	now := time.Now().UTC().Format(time.RFC3339)
@@ -295,7 +288,7 @@ func (h *Hub) receive(cl *client, op wsframe.Opcode, data []byte) {
 		case utf8.RuneCountInString(m.Text) > MaxText:
 			h.reply(cl, "text longer than 1000 characters")
 		default:
-			h.broadcast(Message{Type: "chat", Name: cl.name, Text: m.Text, Time: now}, hub.Default, "")
+			h.broadcast(Message{Type: "chat", Name: cl.name, Text: m.Text, Time: now}, wsfsm.HubMessage{})
 		}
 	default:
 		h.reply(cl, "unknown message type "+strconvQuote(m.Type))
@@ -309,16 +302,20 @@ func strconvQuote(s string) string {
 
 func (h *Hub) reply(cl *client, why string) {
 	b, _ := json.Marshal(Message{Type: "error", Text: why})
-	cl.sub.Send(hub.Message{Data: b})
+	cl.sub.Send(wsfsm.HubMessage{Data: b})
 }
 
 // presence publishes a join or leave: coalesced, so a page that is behind
 // holds one presence notice at most.
-func (h *Hub) presence(m Message) { h.broadcast(m, hub.Coalesce, presenceKey) }
+func (h *Hub) presence(m Message) {
+	h.broadcast(m, wsfsm.HubMessage{Policy: wsfsm.PolicyCoalesce, Key: presenceKey})
+}
 
-func (h *Hub) broadcast(m Message, p hub.Policy, key string) {
-	b, _ := json.Marshal(m)
-	if err := h.hub.Publish(Room, hub.Message{Data: b, Policy: p, Key: key}); err != nil && !errors.Is(err, hub.ErrClosed) {
+// broadcast publishes m in the room with pm.Policy and pm.Key (zero: the
+// room's policy, CloseSlow).
+func (h *Hub) broadcast(m Message, pm wsfsm.HubMessage) {
+	pm.Data, _ = json.Marshal(m)
+	if err := h.hub.Publish(Room, pm); err != nil && !errors.Is(err, wsfsm.ErrHubClosed) {
 		h.slowLog.Printf("chat: publishing: %v", err)
 	}
 }
@@ -355,7 +352,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		// Nothing more is queued for the page; its Close goes out after
 		// the message being written, if any.
 		cl.sub.Close()
-		go cl.c.Close(wsframe.CloseGoingAway, "server shutting down")
+		go cl.c.Close(wsfsm.CloseGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
 	go func() {

@@ -16,8 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wsfsm/wsfsm/handshake"
-	"github.com/wsfsm/wsfsm/wsconn"
+	"github.com/wsfsm/wsfsm"
 	"github.com/wsfsm/wsfsm/wsframe"
 )
 
@@ -59,12 +58,12 @@ var hubs sync.Map
 // page connects like a browser and returns once the server counts the page
 // as connected (subscribed to the room): a dial returns when the handshake
 // response arrives, which is a moment before.
-func page(t *testing.T, base string) *wsconn.Conn {
+func page(t *testing.T, base string) *wsfsm.Conn {
 	t.Helper()
-	return pageWith(t, base, &wsconn.DialOptions{Origin: base})
+	return pageWith(t, base, &wsfsm.DialOptions{Origin: base})
 }
 
-func pageWith(t *testing.T, base string, o *wsconn.DialOptions) *wsconn.Conn {
+func pageWith(t *testing.T, base string, o *wsfsm.DialOptions) *wsfsm.Conn {
 	t.Helper()
 	v, _ := hubs.Load(base)
 	h := v.(*Hub)
@@ -78,7 +77,7 @@ func pageWith(t *testing.T, base string, o *wsconn.DialOptions) *wsconn.Conn {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// A browser sends its page's origin.
-	c, err := wsconn.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", o)
+	c, err := wsfsm.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +87,7 @@ func pageWith(t *testing.T, base string, o *wsconn.DialOptions) *wsconn.Conn {
 
 // slowPage is a page whose socket has a 4 KiB receive buffer from before
 // the connection opens (set later, the window already offered stays).
-func slowPage(t *testing.T, base string) *wsconn.Conn {
+func slowPage(t *testing.T, base string) *wsfsm.Conn {
 	t.Helper()
 	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
@@ -97,18 +96,18 @@ func slowPage(t *testing.T, base string) *wsconn.Conn {
 		})
 		return errors.Join(err, serr)
 	}}
-	return pageWith(t, base, &wsconn.DialOptions{Origin: base, Dialer: dialer})
+	return pageWith(t, base, &wsfsm.DialOptions{Origin: base, Dialer: dialer})
 }
 
-func send(t *testing.T, c *wsconn.Conn, m Message) {
+func send(t *testing.T, c *wsfsm.Conn, m Message) {
 	t.Helper()
 	b, _ := json.Marshal(m)
-	if err := c.WriteMessage(wsframe.OpText, b); err != nil {
+	if err := c.WriteMessage(wsfsm.TextMessage, b); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func recv(t *testing.T, c *wsconn.Conn) Message {
+func recv(t *testing.T, c *wsfsm.Conn) Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -142,7 +141,7 @@ func TestChatBetweenTwoPages(t *testing.T) {
 	base, _ := start(t, &Hub{})
 	alice, bob := page(t, base), page(t, base)
 	send(t, alice, Message{Type: "hello", Name: "alice"})
-	for _, c := range []*wsconn.Conn{alice, bob} {
+	for _, c := range []*wsfsm.Conn{alice, bob} {
 		if m := recv(t, c); m.Type != "join" || m.Name != "alice" || m.Time == "" {
 			t.Fatalf("%+v", m)
 		}
@@ -151,12 +150,12 @@ func TestChatBetweenTwoPages(t *testing.T) {
 	recv(t, alice)
 	recv(t, bob)
 	send(t, alice, Message{Type: "chat", Text: "hi <script>alert(1)</script>"})
-	for _, c := range []*wsconn.Conn{alice, bob} {
+	for _, c := range []*wsfsm.Conn{alice, bob} {
 		if m := recv(t, c); m.Type != "chat" || m.Name != "alice" || m.Text != "hi <script>alert(1)</script>" {
 			t.Fatalf("%+v", m)
 		}
 	}
-	bob.Close(wsframe.CloseNormal, "")
+	bob.Close(wsfsm.CloseNormal, "")
 	if m := recv(t, alice); m.Type != "leave" || m.Name != "bob" {
 		t.Fatalf("%+v", m)
 	}
@@ -202,13 +201,13 @@ func TestValidation(t *testing.T) {
 	}
 }
 
-func closeCode(t *testing.T, c *wsconn.Conn) wsframe.CloseCode {
+func closeCode(t *testing.T, c *wsfsm.Conn) wsfsm.CloseCode {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for {
 		_, _, err := c.ReadMessageContext(ctx)
-		var ce *wsconn.CloseError
+		var ce *wsfsm.CloseError
 		if errors.As(err, &ce) {
 			return ce.Code
 		}
@@ -221,12 +220,12 @@ func closeCode(t *testing.T, c *wsconn.Conn) wsframe.CloseCode {
 func TestClosingMessages(t *testing.T) {
 	base, _ := start(t, &Hub{})
 	c := page(t, base)
-	c.WriteMessage(wsframe.OpText, []byte("{not json"))
-	if code := closeCode(t, c); code != wsframe.CloseInvalidPayload {
+	c.WriteMessage(wsfsm.TextMessage, []byte("{not json"))
+	if code := closeCode(t, c); code != wsfsm.CloseInvalidPayload {
 		t.Errorf("invalid JSON: %v", code)
 	}
 	c = page(t, base)
-	c.WriteMessage(wsframe.OpBinary, []byte("{}"))
+	c.WriteMessage(wsfsm.BinaryMessage, []byte("{}"))
 	if code := closeCode(t, c); code != wsframe.CloseUnsupportedData {
 		t.Errorf("binary: %v", code)
 	}
@@ -236,8 +235,9 @@ func TestForeignOriginRefused(t *testing.T) {
 	base, _ := start(t, &Hub{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := wsconn.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", &wsconn.DialOptions{Origin: "http://evil.example"})
-	if !errors.Is(err, handshake.ErrStatus) || !strings.Contains(err.Error(), "403") {
+	_, err := wsfsm.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", &wsfsm.DialOptions{Origin: "http://evil.example"})
+	var he *wsfsm.HandshakeError
+	if !errors.As(err, &he) || he.Status != http.StatusForbidden {
 		t.Fatalf("%v", err)
 	}
 }
@@ -248,14 +248,14 @@ func TestShutdownSends1001(t *testing.T) {
 	c := page(t, base)
 	send(t, c, Message{Type: "hello", Name: "dave"})
 	recv(t, c)
-	done := make(chan wsframe.CloseCode, 1)
+	done := make(chan wsfsm.CloseCode, 1)
 	go func() { done <- closeCode(t, c) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := h.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if code := <-done; code != wsframe.CloseGoingAway {
+	if code := <-done; code != wsfsm.CloseGoingAway {
 		t.Errorf("%v", code)
 	}
 }
@@ -308,7 +308,7 @@ func TestSlowPageGetsItsClose(t *testing.T) {
 		t.Fatalf("slow page never evicted; log:\n%s", logs)
 	}
 	// Now the slow page reads: what was in flight, then the Close.
-	if code := closeCode(t, slow); code != wsframe.ClosePolicyViolation {
+	if code := closeCode(t, slow); code != wsfsm.ClosePolicyViolation {
 		t.Fatalf("the slow page saw %v, want 1008", code)
 	}
 	if st := h.Stats(); st.Evicted != 1 || st.WriteErrors != 0 {
@@ -324,7 +324,7 @@ func TestManyJoinsEvictNoReader(t *testing.T) {
 	const pages = 200
 	h := &Hub{QueueSize: 2}
 	base, logs := start(t, h)
-	conns := make([]*wsconn.Conn, pages)
+	conns := make([]*wsfsm.Conn, pages)
 	for i := range conns {
 		conns[i] = page(t, base)
 	}
@@ -336,7 +336,7 @@ func TestManyJoinsEvictNoReader(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			b, _ := json.Marshal(Message{Type: "hello", Name: fmt.Sprintf("p%d", i)})
-			if err := c.WriteMessage(wsframe.OpText, b); err != nil {
+			if err := c.WriteMessage(wsfsm.TextMessage, b); err != nil {
 				errs <- err
 				return
 			}

@@ -203,6 +203,7 @@ const (
 	fReleased                 // the socket is closed: its number may be another's
 	fWaiting                  // the loop waits for the handler to finish
 	fUnregistered             // out of the loop's epoll set (waiting for nothing)
+	fCloseNow                 // the application asked to drop the connection (CloseNow)
 )
 
 // NewConn starts a connection in the handshake.
@@ -810,8 +811,11 @@ func (c *Conn) Posted() {
 		return
 	}
 	c.mu.Lock()
+	if c.flags&fCloseNow != 0 && c.state < stLinger {
+		c.flags |= fDrop | fBroken
+	}
 	f := c.flags
-	c.flags &^= fCloseSent | fResume
+	c.flags &^= fCloseSent | fResume | fCloseNow
 	if f&fResume != 0 && c.flags&fReadPaused != 0 && c.state < stLinger {
 		c.flags &^= fReadPaused
 		c.env.Interest(c, true, c.flags&fWantWrite != 0)
@@ -1015,10 +1019,14 @@ func (t *transport) CloseSent() {
 	c.env.Post(c)
 }
 
+// CloseNow drops the connection, unless its close handshake is over and
+// the reply is on its way (lingering, bounded by the close timeout): as
+// with goroutines, a handler's CloseNow after the peer's Close does not
+// cut the reply.
 func (t *transport) CloseNow() {
 	c := (*Conn)(t)
 	c.mu.Lock()
-	c.flags |= fDrop | fBroken
+	c.flags |= fCloseNow
 	c.mu.Unlock()
 	c.env.Post(c)
 }
