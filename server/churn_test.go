@@ -114,9 +114,7 @@ func TestShutdownSendsGoingAway(t *testing.T) {
 	ncs := make([]net.Conn, conns)
 	for i := range ncs {
 		ncs[i] = dialRaw(t, s)
-		// An echo: the connection is past its handshake on the server too
-		// (the goroutine runtime drops one still registered as in the
-		// handshake without a Close, even after its 101 went out).
+		// An echo: the connection is open on the server too.
 		ncs[i].Write(text("x").bytes())
 		echo := make([]byte, 3)
 		if _, err := io.ReadFull(ncs[i], echo); err != nil || string(echo) != "\x81\x01x" {

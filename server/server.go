@@ -312,7 +312,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ls.shutdown(ctx)
 	}
 	for nc := range s.raw {
-		nc.Close()
+		// Not Close: one whose 101 is out already is about to be
+		// registered, and then gets its 1001 (serveConn). A read still
+		// waiting for a request head ends now.
+		nc.SetReadDeadline(time.Unix(1, 0))
 	}
 	conns := make([]*wsconn.Conn, 0, len(s.conns))
 	for c := range s.conns {
