@@ -48,6 +48,8 @@ type Env interface {
 	Release(c *Conn)
 	Timers() *Timers
 	Now() int64
+	// Yield lets other goroutines (the handlers) run.
+	Yield()
 	// Scratch is the loop's buffer for a control payload, valid until the
 	// loop handles the next event.
 	Scratch() *[wsframe.MaxControlPayload]byte
@@ -354,6 +356,15 @@ func (c *Conn) held() bool {
 	if c.sh.Pool == nil {
 		return false
 	}
+	c.mu.Lock()
+	running := c.flags&fRunning != 0
+	c.mu.Unlock()
+	if !running {
+		return false
+	}
+	// The handler usually returns at once: let it (on one P it runs
+	// here), rather than stop reading and be told it finished.
+	c.env.Yield()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.flags&fRunning == 0 {

@@ -404,6 +404,7 @@ func (l *loop) Read(c *Conn, p []byte) (int, error) {
 }
 
 func (l *loop) Iov() [][]byte { return l.iov[:0] }
+func (l *loop) Yield()        { runtime.Gosched() }
 
 func (l *loop) Write2(c *Conn, a, b []byte) (int, error) {
 	var iov [2]syscall.Iovec

@@ -78,6 +78,18 @@ func (f *fakeEnv) Writev(c *Conn, bufs [][]byte) (int, error) {
 func (f *fakeEnv) Write2(c *Conn, a, b []byte) (int, error) { return f.Writev(c, [][]byte{a, b}) }
 func (f *fakeEnv) Iov() [][]byte                            { return make([][]byte, 0, 16) }
 
+// Yield runs some of the handler calls waiting, as a worker might while
+// the loop yields.
+func (f *fakeEnv) Yield() {
+	for k := f.rng.IntN(3); k > 0 && len(f.sched) > 0; k-- {
+		r := f.sched[0]
+		f.sched = f.sched[1:]
+		if r.RunQueued() {
+			f.sched = append(f.sched, r)
+		}
+	}
+}
+
 func (f *fakeEnv) Shutdown(c *Conn, write bool) {
 	if write {
 		f.wrShut = true
