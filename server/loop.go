@@ -43,16 +43,21 @@ type LoopOptions struct {
 	// Workers bounds the pool's goroutines (default 256).
 	Workers int
 	// WriteQueueLimit bounds the bytes waiting in a connection's write
-	// queue: a write that finds more is refused (evloop.ErrSlowConsumer)
+	// queue: a write that finds more is refused (ErrSlowConsumer)
 	// and the connection is closed with 1008, as the hub does with a
 	// subscriber that falls behind (default 4 MiB). A peer that takes no
-	// byte for the write timeout is dropped.
+	// byte for the write timeout is dropped (ErrWriteStalled).
 	WriteQueueLimit int
 }
 
 // ErrSlowConsumer is why a loop connection whose write queue passed
-// LoopOptions.WriteQueueLimit was closed.
+// LoopOptions.WriteQueueLimit was closed (its handler's OnClose gets it),
+// and what the write that found the queue full returned.
 var ErrSlowConsumer = evloop.ErrSlowConsumer
+
+// ErrWriteStalled is why a loop connection whose peer took no byte of its
+// write queue for the write timeout was dropped.
+var ErrWriteStalled = evloop.ErrWriteStalled
 
 // loopServer is a Server's event-loop state.
 type loopServer struct {
