@@ -43,9 +43,10 @@
 // # Memory per connection
 //
 // Measured here (bench/cmd/load -mode idle, one message each, then held;
-// bench/internal/heapstat for the live heap): 0.38 KiB of live heap and
-// 0.70 KiB of resident memory per idle connection at 19,000 connections,
-// against 2.66 and 8.05 KiB with a goroutine per connection. By
+// bench/internal/heapstat for the live heap; bench/RESULTS-evloop.md):
+// 0.36 KiB of live heap and 0.71 KiB of resident memory per idle
+// connection at 19,000 connections, against 2.66 and 8.04 KiB with a
+// goroutine per connection (nbio: 1.5 KiB resident). By
 // component, on amd64 (unsafe.Sizeof, then the allocator's size class):
 //
 //	wsconn.Conn + its loop side, one allocation    152 → 160 B
@@ -79,7 +80,7 @@
 // The resident memory is the live heap plus the collector's slack: with
 // the default GOGC=100 the heap may grow to twice what is live before a
 // collection, and the runtime returns freed pages to the system
-// gradually, hence 0.70 KiB resident for 0.38 KiB live. GOGC or
+// gradually, hence 0.71 KiB resident for 0.36 KiB live. GOGC or
 // GOMEMLIMIT trade CPU for less.
 //
 // Projected to 1,000,000 idle connections on one process: about 370 MiB
