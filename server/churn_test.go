@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -210,5 +212,59 @@ func TestCloseNowFromTheHandler(t *testing.T) {
 	nc.Write(closeFrame(1000, "").bytes())
 	if got := readReply(t, nc, 3*time.Second); got != "close 1000 \"\"\nEOF\n" {
 		t.Errorf("CloseNow after the peer's Close: the peer got %q", got)
+	}
+}
+
+// Keepalive from the connection options: a peer that answers no ping is
+// dropped at the ping timeout with ErrPingTimeout; one that answers stays.
+func TestKeepaliveDropsASilentPeer(t *testing.T) {
+	ended := make(chan error, 2)
+	s := startServer(t, &Server{
+		Options: Options{Conn: wsconn.Options{PingInterval: 200 * time.Millisecond}},
+		Handler: Funcs{
+			Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) },
+			Close:   func(c *wsconn.Conn, err error) { ended <- err },
+		},
+	})
+	silent := dialRaw(t, s)
+	got := readReply(t, silent, 3*time.Second)
+	if got != "ping fin=true \"\"\nEOF\n" {
+		t.Errorf("a silent peer got %q", got)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, wsconn.ErrPingTimeout) {
+			t.Errorf("the silent peer's connection ended with %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("OnClose not called for the silent peer")
+	}
+	// A peer that answers every ping is still served after several.
+	live := dialRaw(t, s)
+	p := wsframe.NewParser(wsframe.Config{Role: wsframe.RoleClient})
+	buf := make([]byte, 256)
+	for pings := 0; pings < 4; {
+		n, err := live.Read(buf)
+		if err != nil {
+			t.Fatalf("after %d pings: %v", pings, err)
+		}
+		for chunk := buf[:n]; ; {
+			tok, k, perr := p.Next(chunk)
+			chunk = chunk[k:]
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			if tok.Kind == wsframe.TokenNone {
+				break
+			}
+			if tok.Kind == wsframe.TokenHeader && tok.Header.Opcode == wsframe.OpPing {
+				pings++
+				live.Write(frame{op: wsframe.OpPong, fin: true}.bytes())
+			}
+		}
+	}
+	live.Write(text("still here").bytes())
+	if got := readReply(t, live, 300*time.Millisecond); !strings.Contains(got, "text fin=true \"still here\"\n") {
+		t.Errorf("a peer answering pings got %q", got)
 	}
 }
