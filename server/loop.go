@@ -105,7 +105,7 @@ func (s *Server) serveLoop(ln net.Listener) (err error, ok bool) {
 		IdleTimeout:      co.IdleTimeout,
 		PingInterval:     co.PingInterval,
 		PingTimeout:      co.PingTimeout,
-		CloseTimeout:     cmp.Or(co.CloseTimeout, wsconn.DefaultCloseTimeout),
+		CloseTimeout:     co.CloseTimeout,
 		WriteTimeout:     cmp.Or(co.WriteTimeout, wsconn.DefaultWriteTimeout),
 		QueueLimit:       cmp.Or(lo.WriteQueueLimit, 4<<20),
 		OnPing:           co.OnPing,
@@ -116,6 +116,9 @@ func (s *Server) serveLoop(ln net.Listener) (err error, ok bool) {
 	}
 	if sh.HandshakeTimeout < 0 {
 		sh.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if sh.CloseTimeout <= 0 {
+		sh.CloseTimeout = wsconn.DefaultCloseTimeout // as wsconn.Options says
 	}
 	if !lo.Inline {
 		ls.pool = evloop.NewPool(cmp.Or(lo.Workers, 256))
@@ -132,7 +135,7 @@ func (s *Server) serveLoop(ln net.Listener) (err error, ok bool) {
 	s.mu.Lock()
 	if s.shutdown.Load() {
 		s.mu.Unlock()
-		g.Stop(context.Background())
+		g.Stop()
 		ln.Close()
 		return ErrServerClosed, true
 	}
@@ -198,7 +201,7 @@ func (ls *loopServer) shutdown(ctx context.Context) error {
 
 func (ls *loopServer) stop(closePool bool) {
 	ls.once.Do(func() {
-		ls.g.Stop(context.Background())
+		ls.g.Stop()
 		if closePool && ls.pool != nil {
 			ls.pool.Close()
 		}

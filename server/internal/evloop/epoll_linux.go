@@ -3,7 +3,6 @@
 package evloop
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -108,7 +107,7 @@ func (g *Group) DropAll() {
 
 // Stop ends the loops once their connections are gone (or drops what is
 // left) and waits for them.
-func (g *Group) Stop(ctx context.Context) {
+func (g *Group) Stop() {
 	for _, l := range g.loops {
 		l.command(cmdStop)
 	}

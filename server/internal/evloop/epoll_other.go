@@ -3,7 +3,6 @@
 package evloop
 
 import (
-	"context"
 	"errors"
 	"net"
 )
@@ -25,6 +24,6 @@ func Listen(net.Listener, int, *Shared) (*Group, error) {
 func (g *Group) Start()                                {}
 func (g *Group) StopAccepting()                        {}
 func (g *Group) DropAll()                              {}
-func (g *Group) Stop(context.Context)                  {}
+func (g *Group) Stop()                                 {}
 func (g *Group) Inspect() (conns, timers, wakeups int) { return 0, 0, 0 }
 func (g *Group) PerLoop() []int                        { return nil }
