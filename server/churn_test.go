@@ -268,3 +268,37 @@ func TestKeepaliveDropsASilentPeer(t *testing.T) {
 		t.Errorf("a peer answering pings got %q", got)
 	}
 }
+
+// On the event loop a peer that reads nothing of what is queued for it is
+// dropped at the write timeout (no write ever blocks to notice it).
+func TestLoopDropsAStalledPeer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the event loop runs on Linux")
+	}
+	ended := make(chan error, 1)
+	s := startServer(t, &Server{
+		EventLoop: &LoopOptions{Loops: 1},
+		Options:   Options{Conn: wsconn.Options{WriteTimeout: 200 * time.Millisecond, CloseTimeout: 200 * time.Millisecond}},
+		Handler: Funcs{
+			Open: func(c *wsconn.Conn) {
+				// More than the kernel's send buffer takes (tcp_wmem), less
+				// than the queue's bound with it.
+				if err := c.WriteMessage(wsframe.OpBinary, make([]byte, 8<<20)); err != nil {
+					t.Errorf("a write under the queue's bound: %v", err)
+				}
+			},
+			Close: func(c *wsconn.Conn, err error) { ended <- err },
+		},
+	})
+	nc := dialSmallWindow(t, s) // never reads past the handshake
+	nc.SetDeadline(time.Time{})
+	select {
+	case err := <-ended:
+		if !errors.Is(err, ErrWriteStalled) {
+			t.Errorf("the stalled peer's connection ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a peer that reads nothing was not dropped")
+	}
+	waitFor(t, 5*time.Second, "the stalled connection over", func() bool { return s.Open() == 0 })
+}

@@ -221,14 +221,15 @@ func (l *loop) run() {
 		if stopping && l.live() == 0 {
 			return
 		}
+		if l.wake() {
+			stopping = true
+			continue
+		}
+		// After the posts: they may have set a sooner deadline.
 		timeout := -1
 		if when, ok := l.timers.Next(); ok {
 			d := when - time.Now().UnixNano()
 			timeout = int(max(0, (d+int64(time.Millisecond)-1)/int64(time.Millisecond)))
-		}
-		if l.wake() {
-			stopping = true
-			continue
 		}
 		n, err := syscall.EpollWait(l.epfd, events[:], 0)
 		if n == 0 && err == nil && timeout != 0 {
