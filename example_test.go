@@ -220,7 +220,7 @@ func ExampleNewHub() {
 		if err != nil {
 			return
 		}
-		defer sub.Close() // unsubscribes when the connection ends
+		defer sub.Close()                                      // unsubscribes when the connection ends
 		sub.Send(wsfsm.HubMessage{Data: []byte("subscribed")}) // to this one alone
 		for {
 			if _, _, err := c.ReadMessage(); err != nil { // reads until the client leaves

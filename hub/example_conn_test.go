@@ -34,7 +34,7 @@ func ExampleHub_NewSubscriber() {
 		if err != nil {
 			return
 		}
-		defer sub.Close() // when the connection ends
+		defer sub.Close()                             // when the connection ends
 		sub.Send(hub.Message{Data: []byte("joined")}) // to this subscriber alone
 		c.Run(func(op wsframe.Opcode, data []byte) {
 			h.Publish(r.URL.Query().Get("room"), hub.Message{Op: op, Data: data}) // Publish copies data
