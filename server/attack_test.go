@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -395,5 +396,50 @@ func TestLingeringCloseKeepsEchoes(t *testing.T) {
 				t.Fatalf("%d of %d echoes, ending %q", n, msgs, got[max(0, len(got)-80):])
 			}
 		})
+	}
+}
+
+// Clients that send the whole request head and reset the connection at
+// once (the 101 cannot be written) leave nothing behind: no connection
+// counted against MaxConns (a remote client could otherwise lock everyone
+// out), no descriptor, and no OnClose for a connection the handler never
+// saw open. A client that comes after is served.
+func TestAttackHeadThenReset(t *testing.T) {
+	var opened, closed atomic.Int64
+	s := startServer(t, &Server{MaxConns: 20, Handler: Funcs{
+		Open:    func(*wsconn.Conn) { opened.Add(1) },
+		Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) },
+		Close:   func(*wsconn.Conn, error) { closed.Add(1) },
+	}})
+	fds := openFDs(t)
+	head := fmt.Sprintf(requestHead, s.Addr())
+	for range 200 {
+		nc, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.Write([]byte(head))
+		nc.(*net.TCPConn).SetLinger(0)
+		nc.Close()
+	}
+	if got := settle(0, s.Open); got != 0 {
+		t.Fatalf("%d reset connections still counted as open", got)
+	}
+	if got := settle(fds, func() int { return openFDs(t) }); got > fds {
+		t.Errorf("file descriptors: %d before, %d after", fds, got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := wsconn.Dial(ctx, "ws://"+s.Addr().String()+"/", nil)
+	if err != nil {
+		t.Fatalf("a client after the resets: %v", err)
+	}
+	c.WriteMessage(wsframe.OpText, []byte("still served"))
+	if _, p, err := c.ReadMessage(); err != nil || string(p) != "still served" {
+		t.Fatalf("echo %q, %v", p, err)
+	}
+	c.Close(wsframe.CloseNormal, "")
+	if settle(0, func() int { return int(opened.Load() - closed.Load()) }); closed.Load() != opened.Load() {
+		t.Errorf("OnOpen %d times, OnClose %d times", opened.Load(), closed.Load())
 	}
 }

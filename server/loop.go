@@ -30,7 +30,7 @@ import (
 // connection. The loop runs on Linux with plain TCP listeners; elsewhere,
 // or with a TLS listener, Serve logs why and serves with goroutines.
 type LoopOptions struct {
-	// Loops is the number of event loops (default GOMAXPROCS).
+	// Loops is the number of event loops (0 or less: GOMAXPROCS).
 	Loops int
 	// Inline runs the handler on the loop: no hand-over to a worker, so
 	// the fastest, but a handler that blocks (on I/O, a lock, a full
@@ -40,13 +40,17 @@ type LoopOptions struct {
 	// goroutine per connection, a connection's next frame is read once its
 	// handler has returned.
 	Inline bool
-	// Workers bounds the pool's goroutines (default 256).
+	// Workers bounds the pool's goroutines (0 or less: 256). While every
+	// worker runs a handler that blocks, the calls of other connections
+	// wait for one to come free: with handlers that can block on something
+	// a peer controls, size it for the number of such handlers at once,
+	// or use a goroutine per connection.
 	Workers int
 	// WriteQueueLimit bounds the bytes waiting in a connection's write
 	// queue: a write that finds more is refused (ErrSlowConsumer)
 	// and the connection is closed with 1008, as the hub does with a
-	// subscriber that falls behind (default 4 MiB). A peer that takes no
-	// byte for the write timeout is dropped (ErrWriteStalled).
+	// subscriber that falls behind (0 or less: 4 MiB). A peer that takes
+	// no byte for the write timeout is dropped (ErrWriteStalled).
 	WriteQueueLimit int
 }
 
@@ -107,7 +111,7 @@ func (s *Server) serveLoop(ln net.Listener) (err error, ok bool) {
 		PingTimeout:      co.PingTimeout,
 		CloseTimeout:     co.CloseTimeout,
 		WriteTimeout:     cmp.Or(co.WriteTimeout, wsconn.DefaultWriteTimeout),
-		QueueLimit:       cmp.Or(lo.WriteQueueLimit, 4<<20),
+		QueueLimit:       positive(lo.WriteQueueLimit, 4<<20),
 		OnPing:           co.OnPing,
 		OnPong:           co.OnPong,
 		OnClose:          co.OnClose,
@@ -121,10 +125,10 @@ func (s *Server) serveLoop(ln net.Listener) (err error, ok bool) {
 		sh.CloseTimeout = wsconn.DefaultCloseTimeout // as wsconn.Options says
 	}
 	if !lo.Inline {
-		ls.pool = evloop.NewPool(cmp.Or(lo.Workers, 256))
+		ls.pool = evloop.NewPool(positive(lo.Workers, 256))
 		sh.Pool = ls.pool
 	}
-	g, err := evloop.Listen(ln, cmp.Or(lo.Loops, runtime.GOMAXPROCS(0)), sh)
+	g, err := evloop.Listen(ln, positive(lo.Loops, runtime.GOMAXPROCS(0)), sh)
 	if err != nil {
 		o.logf("server: EventLoop: %v; serving with a goroutine per connection", err)
 		return nil, false
@@ -207,4 +211,12 @@ func (ls *loopServer) stop(closePool bool) {
 		}
 		close(ls.done)
 	})
+}
+
+// positive is v, or def when v is 0 or less.
+func positive(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
 }

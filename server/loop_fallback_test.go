@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -62,5 +63,24 @@ func TestEventLoopFallsBackOnTLS(t *testing.T) {
 	defer mu.Unlock()
 	if len(logged) == 0 || !strings.Contains(logged[0], "goroutine per connection") {
 		t.Errorf("the fallback was not logged: %q", logged)
+	}
+}
+
+// Negative LoopOptions take the defaults, as zero ones do.
+func TestLoopOptionsNegativeAreDefaults(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the event loop runs on Linux")
+	}
+	s := startServer(t, &Server{EventLoop: &LoopOptions{Loops: -1, Workers: -1, WriteQueueLimit: -1}})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := wsconn.Dial(ctx, "ws://"+s.Addr().String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	c.WriteMessage(wsframe.OpText, []byte("defaults"))
+	if _, p, err := c.ReadMessage(); err != nil || string(p) != "defaults" {
+		t.Fatalf("echo %q, %v", p, err)
 	}
 }

@@ -33,7 +33,7 @@ var loopTests = []string{
 	"TestAttackIdleTimeoutDropsNonReader", "TestAttackPingFloodWithoutReading", "TestAttackSlowlorisHandshake",
 	"TestShutdownWhileAccepting", "TestLingeringCloseKeepsEchoes",
 	"TestMaxConns", "TestIdleTimeout", "TestShutdownDoesNotWaitForAStuckHandler", "TestNoLeaksAfter1000Connections",
-	"TestShutdownSendsGoingAway", "TestCloseNowFromTheHandler", "TestKeepaliveDropsASilentPeer",
+	"TestShutdownSendsGoingAway", "TestCloseNowFromTheHandler", "TestKeepaliveDropsASilentPeer", "TestAttackHeadThenReset",
 }
 
 func TestEventLoopRuntime(t *testing.T) {

@@ -326,7 +326,13 @@ func (c *Conn) handshake(data []byte) {
 	c.wc, c.side = conn.(*wsconn.Conn), side
 	c.state = stOpen
 	if err := c.send(resp); err != nil {
-		c.state = stDead
+		// The 101 did not go out (the peer reset the connection): the
+		// application never had it, as with a goroutine per connection,
+		// where no Conn is made then. No OnOpen, so no OnClose: the
+		// connection ends as one still in its handshake.
+		c.endSide()
+		c.wc, c.side = nil, nil
+		c.state = stHandshake
 		c.release()
 		return
 	}
@@ -584,10 +590,7 @@ func (c *Conn) release() {
 	}
 	c.mu.Unlock()
 	if opened {
-		c.side.Lock()
-		c.side.Release()
-		c.side.Unlock()
-		c.side.End()
+		c.endSide()
 	}
 	c.env.Release(c)
 	if !opened {
@@ -599,6 +602,15 @@ func (c *Conn) release() {
 		err = &wsconn.CloseError{Code: wsframe.CloseAbnormal}
 	}
 	c.dispatch(task{kind: tClose, err: err})
+}
+
+// endSide ends the wsconn.Conn's side: its Session goes back to the pool,
+// Done closes, writes fail.
+func (c *Conn) endSide() {
+	c.side.Lock()
+	c.side.Release()
+	c.side.Unlock()
+	c.side.End()
 }
 
 // Writable handles the socket's readiness for writing.
