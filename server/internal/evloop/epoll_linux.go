@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -168,6 +169,12 @@ type loop struct {
 
 	inspected chan [3]int
 	wakeups   int // epoll_wait returns, for the tests
+
+	// wait's state for pollOnce
+	poll       func(uintptr) bool
+	waitEvents []syscall.EpollEvent
+	waitN      int
+	waitErr    error
 }
 
 func newLoop(g *Group) (*loop, error) {
@@ -211,8 +218,26 @@ func (l *loop) wakeLocked() {
 
 func (l *loop) run() {
 	defer l.g.wg.Done()
+	// The loop waits for its epoll set through the runtime's own poller
+	// (an epoll descriptor is readable when events are ready in its set),
+	// so a waiting loop gives its P back at once. Blocked in epoll_wait,
+	// it would keep the P until sysmon took it, up to 10 ms, while the
+	// handlers it had just handed work to waited (with one P: every
+	// handler; measured as a 16 ms p99 at 50 connections).
+	var ep *os.File
+	var rc syscall.RawConn
+	if syscall.SetNonblock(l.epfd, true) == nil {
+		ep = os.NewFile(uintptr(l.epfd), "epoll")
+		if c, err := ep.SyscallConn(); err == nil {
+			rc = c
+		}
+	}
 	defer func() {
-		syscall.Close(l.epfd)
+		if ep != nil {
+			ep.Close()
+		} else {
+			syscall.Close(l.epfd)
+		}
 		syscall.Close(l.efd)
 	}()
 	var events [256]syscall.EpollEvent
@@ -245,7 +270,7 @@ func (l *loop) run() {
 			if !idle {
 				continue
 			}
-			n, err = syscall.EpollWait(l.epfd, events[:], timeout)
+			n, err = l.wait(ep, rc, events[:], timeout)
 			l.mu.Lock()
 			l.sleeping = false
 			l.mu.Unlock()
@@ -281,6 +306,38 @@ func (l *loop) run() {
 		}
 		l.timers.Expire(time.Now().UnixNano(), func(c *Conn) { c.Timer(time.Now().UnixNano()) })
 	}
+}
+
+// wait waits up to timeout milliseconds (-1: no limit) for events, parked
+// in the runtime's poller when it could register the epoll descriptor
+// there, else blocked in epoll_wait.
+func (l *loop) wait(ep *os.File, rc syscall.RawConn, events []syscall.EpollEvent, timeout int) (int, error) {
+	if rc == nil {
+		return syscall.EpollWait(l.epfd, events, timeout)
+	}
+	var deadline time.Time
+	if timeout >= 0 {
+		deadline = time.Now().Add(time.Duration(timeout) * time.Millisecond)
+	}
+	ep.SetReadDeadline(deadline)
+	l.waitEvents, l.waitN, l.waitErr = events, 0, nil
+	if l.poll == nil {
+		l.poll = l.pollOnce // one func value for the loop's life: no allocation per wait
+	}
+	rerr := rc.Read(l.poll)
+	n, err := l.waitN, l.waitErr
+	l.waitEvents = nil
+	if rerr != nil && n == 0 && err == nil && !errors.Is(rerr, os.ErrDeadlineExceeded) {
+		return syscall.EpollWait(l.epfd, events, timeout)
+	}
+	return n, err
+}
+
+// pollOnce takes what is ready without waiting; false asks the runtime's
+// poller to wait for more.
+func (l *loop) pollOnce(fd uintptr) bool {
+	l.waitN, l.waitErr = syscall.EpollWait(int(fd), l.waitEvents, 0)
+	return l.waitN > 0 || (l.waitErr != nil && l.waitErr != syscall.EINTR)
 }
 
 func (l *loop) live() int {
