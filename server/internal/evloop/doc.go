@@ -38,7 +38,10 @@
 //     loop per new connection; an eventfd wakes a loop for posts from
 //     other goroutines (a write that left bytes queued, a Close, a
 //     handler that finished). Sockets are closed only by their loop.
-//     Standard library syscall only.
+//     A loop with nothing to do waits for its epoll descriptor in the
+//     runtime's own poller, not in epoll_wait, so that it gives its P
+//     back at once to the handlers it woke. Standard library syscall
+//     only.
 //
 // # Memory per connection
 //
