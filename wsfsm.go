@@ -39,10 +39,13 @@
 // ReadMessage returns memory the caller owns. AppendMessage appends to the
 // caller's buffer (no allocation once it has grown). A Handler's
 // OnMessage, Conn.Run's function and the OnPing, OnPong and OnClose hooks
-// borrow the connection's own buffer for the call: copy what you keep.
-// Publish, Send, WriteMessage and NewPreparedMessage are done with the
-// caller's slice when they return. Nothing handed out ever points into a
-// buffer shared with another connection.
+// borrow memory for the call: copy what you keep. With a goroutine per
+// connection it is the connection's own buffer; on the event loop
+// (Server.EventLoop) it is the loop's, which serves other connections
+// once the call has returned. Publish, Send, WriteMessage and
+// NewPreparedMessage are done with the caller's slice when they return.
+// ReadMessage, AppendMessage and NextReader never hand out memory that
+// another connection uses.
 //
 // # Concurrency
 //

@@ -24,7 +24,9 @@ import (
 // reads); writes never block (what the socket does not take waits in the
 // connection's queue, bounded by WriteQueueLimit: past it the connection
 // is closed with 1008, a slow consumer); Close sends the Close and returns,
-// the loop finishing the handshake; NetConn is nil. Options.Conn applies
+// the loop finishing the handshake; NetConn is nil; OnMessage's data lies
+// in the loop's memory, which serves other connections once the call has
+// returned (valid during the call, as with goroutines). Options.Conn applies
 // (message limits, close and write timeouts, keepalive, idle timeout,
 // hooks), with the keepalive and timeouts of Options.Conn shared by every
 // connection. The loop runs on Linux with plain TCP listeners; elsewhere,
