@@ -2,14 +2,11 @@ package interop
 
 import (
 	"bytes"
-	"context"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	coder "github.com/coder/websocket"
 	"github.com/gorilla/websocket"
@@ -48,22 +45,7 @@ func deflateMessages(big bool) [][]byte {
 // startWsfsmDeflate runs wsfsm's echo server accepting permessage-deflate
 // on cfg's terms.
 func startWsfsmDeflate(t *testing.T, cfg *handshake.DeflateConfig) string {
-	t.Helper()
-	s := &server.Server{
-		Handler: server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }},
-		Options: server.Options{Logf: func(string, ...any) {}, Deflate: cfg, Conn: wsconn.Options{MaxMessageSize: 32 << 20}},
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	return "ws://" + ln.Addr().String() + "/"
+	return startWsfsmWith(t, server.Options{Deflate: cfg, Conn: wsconn.Options{MaxMessageSize: 32 << 20}})
 }
 
 // gorilla (EnableCompression: no context takeover both ways, fragments

@@ -45,11 +45,15 @@ func payload(n int) []byte {
 }
 
 // startWsfsm runs wsfsm's echo server on loopback.
-func startWsfsm(t *testing.T) string {
+func startWsfsm(t *testing.T) string { return startWsfsmWith(t, server.Options{}) }
+
+// startWsfsmWith runs wsfsm's echo server on loopback with o.
+func startWsfsmWith(t *testing.T, o server.Options) string {
 	t.Helper()
+	o.Logf = func(string, ...any) {}
 	s := &server.Server{
 		Handler: server.Funcs{Message: func(c *wsconn.Conn, op wsframe.Opcode, data []byte) { c.WriteMessage(op, data) }},
-		Options: server.Options{Logf: func(string, ...any) {}},
+		Options: o,
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
